@@ -1,0 +1,47 @@
+// stackless/config.hpp — the runtime's configuration, in one documented struct.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+namespace stackless {
+
+// threading selects the threading model (see docs/guide.md).
+//   free:        every OS thread has its own scheduler and runs truly in parallel (default).
+//   global_lock: one thread at a time runs tasklet code, like CPython's GIL (not implemented yet).
+enum class threading { free, global_lock };
+
+// config holds every tunable of the runtime. Every member has a safe, small default. Use
+// designated initializers: configure({.default_stack_size = 256 * 1024}).
+struct config {
+  // default_stack_size: usable bytes of a dedicated stack when tasklet_options::stack_size is 0.
+  // Rounded up to whole pages. Only the pages a tasklet touches cost memory. Under
+  // AddressSanitizer the runtime multiplies stack sizes by 4 (its frames are larger).
+  std::size_t default_stack_size = 64 * 1024;
+  // stack_cache_limit: free stacks each thread keeps for reuse. 0 disables the cache.
+  std::size_t stack_cache_limit = 16;
+  // threads: the threading model.
+  threading threads = threading::free;
+  // switch_interval: in global_lock mode, how long a thread may hold the lock while another
+  // thread waits (not used yet).
+  std::chrono::microseconds switch_interval{5000};
+  // spill_threshold: spill(f) runs f on a fresh segment when fewer bytes than this remain
+  // (not used yet).
+  std::size_t spill_threshold = 16 * 1024;
+  // guarded_stack_limit: how many stacks of the process may carry a guard page at once. A guard
+  // page costs two kernel memory mappings and Linux allows about 65,000 per process
+  // (vm.max_map_count); stacks beyond the limit rely on their canary alone.
+  std::size_t guarded_stack_limit = 8192;
+};
+
+// configure sets the runtime's configuration. Call it before the runtime is first used (before
+// the first tasklet, scheduler call or current()).
+// Switches: never. Threads: any, once.
+// Errors: runtime_error if the runtime is already in use; std::invalid_argument for a value that
+// cannot work (a stack smaller than 16 KiB).
+void configure(const config& c);
+
+// current_config returns the configuration in force.
+const config& current_config() noexcept;
+
+}  // namespace stackless

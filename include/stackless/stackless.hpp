@@ -1,0 +1,10 @@
+// stackless/stackless.hpp — the umbrella header: includes every public header.
+#pragma once
+
+#include <stackless/atomic.hpp>
+#include <stackless/config.hpp>
+#include <stackless/debug.hpp>
+#include <stackless/errors.hpp>
+#include <stackless/scheduler.hpp>
+#include <stackless/stack.hpp>
+#include <stackless/tasklet.hpp>
