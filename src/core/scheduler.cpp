@@ -1,0 +1,155 @@
+// scheduler.cpp — the free functions of scheduler.hpp, the hooks, and memory statistics.
+#include <stackless/debug.hpp>
+#include <stackless/scheduler.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+
+#include "core/thread_state.hpp"
+
+namespace stackless {
+namespace detail {
+
+std::atomic<bool> g_has_schedule_callback{false};
+
+namespace {
+
+std::mutex g_hooks_mutex;
+error_handler g_error_handler;
+schedule_callback g_schedule_callback;
+channel_callback g_channel_callback;
+
+// pop_watchdogs: run() of r returns; r and every deeper run() caller leave the watchdog stack, and
+// deeper callers that are not scheduled are appended (their run() returns when they next run).
+void pop_watchdogs(thread_state& ts, tasklet_impl* r) noexcept {
+  auto it = std::find(ts.watchdogs.begin(), ts.watchdogs.end(), r);
+  if (it == ts.watchdogs.end()) return;
+  for (auto deeper = it + 1; deeper != ts.watchdogs.end(); ++deeper)
+    if ((*deeper)->floating()) schedule_floating(ts, *deeper);
+  ts.watchdogs.erase(it, ts.watchdogs.end());
+}
+
+tasklet handle(tasklet_impl* t) noexcept {
+  add_ref(t);
+  return tasklet::adopt(t);
+}
+
+}  // namespace
+
+void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept {
+  schedule_callback cb;
+  {
+    std::lock_guard lock(g_hooks_mutex);
+    cb = g_schedule_callback;
+  }
+  if (!cb) return;
+  thread_state& ts = *state_if_any();
+  ts.in_schedule_callback = true;
+  try {
+    cb(handle(prev), handle(next));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "Error in scheduling callback: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "Error in scheduling callback\n");
+  }
+  ts.in_schedule_callback = false;
+}
+
+bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept {
+  error_handler h;
+  {
+    std::lock_guard lock(g_hooks_mutex);
+    h = g_error_handler;
+  }
+  if (!h) return false;
+  try {
+    h(handle(t), err);
+    err = nullptr;
+    return true;
+  } catch (...) {
+    err = std::current_exception();  // the handler's exception goes on to W (§1.7)
+    return false;
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+tasklet current() { return handle(state().current); }
+tasklet main_tasklet() { return handle(state().main); }
+int runcount() { return state().runcount; }
+
+void schedule() {
+  thread_state& ts = state();
+  tasklet_impl* p = ts.current;
+  if (p->next != p) detail::switch_to(ts, p->next);
+  claim(p);
+}
+
+void schedule_remove() {
+  thread_state& ts = state();
+  tasklet_impl* p = ts.current;
+  const bool alone = p->next == p;
+  if (ts.switch_trap != 0 && !(alone && ts.watchdog() == p)) check_trap(ts);
+  unschedule_current(ts, p);
+  leave_and_switch(ts, p, false);
+  claim(p);
+}
+
+void run() { run(run_options{}); }
+
+tasklet run(const run_options& opts) {
+  if (opts.timeout != 0)
+    throw runtime_error("run(timeout) is not implemented yet: pre-emption comes with the watchdog");
+  thread_state& ts = state();
+  tasklet_impl* r = ts.current;
+  if (r->next == r) {  // nothing else to run
+    claim(r);
+    return {};
+  }
+  check_trap(ts);
+  tasklet self = handle(r);  // keeps r alive while it is out of the run queue
+  ts.watchdogs.push_back(r);
+  unschedule_current(ts, r);
+  leave_and_switch(ts, r, false);
+  pop_watchdogs(ts, r);
+  claim(r);
+  return {};
+}
+
+void tick(std::uint32_t) {}
+
+switch_trap::switch_trap() { ++state().switch_trap; }
+switch_trap::~switch_trap() { --state().switch_trap; }
+
+error_handler set_error_handler(error_handler h) {
+  std::lock_guard lock(g_hooks_mutex);
+  return std::exchange(g_error_handler, std::move(h));
+}
+
+schedule_callback set_schedule_callback(schedule_callback cb) {
+  std::lock_guard lock(g_hooks_mutex);
+  g_has_schedule_callback.store(static_cast<bool>(cb), std::memory_order_relaxed);
+  return std::exchange(g_schedule_callback, std::move(cb));
+}
+
+channel_callback set_channel_callback(channel_callback cb) {
+  std::lock_guard lock(g_hooks_mutex);
+  return std::exchange(g_channel_callback, std::move(cb));
+}
+
+memory_statistics memory_stats() {
+  const stack_counters s = stack_stats();
+  memory_statistics m;
+  m.live_tasklets = g_live_tasklets.load(std::memory_order_relaxed);
+  m.stacks_in_use = s.in_use;
+  m.stacks_cached = s.cached;
+  m.guarded_stacks = s.guarded;
+  m.stack_bytes_reserved = s.bytes_reserved;
+  m.wait_nodes = g_wait_nodes.load(std::memory_order_relaxed);
+  return m;
+}
+
+}  // namespace stackless

@@ -1,0 +1,316 @@
+// tasklet.cpp — tasklet records (creation, references, lifetime) and the tasklet handle's methods.
+#include <stackless/config.hpp>
+#include <stackless/tasklet.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "context/fatal.hpp"
+#include "core/thread_state.hpp"
+
+namespace stackless::detail {
+namespace {
+
+constexpr std::size_t kMinStackSize = 8 * 1024;
+std::atomic<std::uint64_t> g_next_id{1};
+
+void destroy_record(tasklet_impl* t) noexcept {
+  if (t->owner != nullptr) t->owner->unregister_tasklet(t);
+  if (!t->is_main) g_live_tasklets.fetch_sub(1, std::memory_order_relaxed);
+  delete t;
+}
+
+// free_stack returns a stack that no code runs on any more.
+void free_stack(tasklet_impl* t) noexcept {
+  if (!t->stack) return;
+  release(t->ctx);
+  if (t->owner != nullptr)
+    t->owner->stacks.release(t->stack, current_config().stack_cache_limit);
+  else
+    stack_cache().release(t->stack, 0);  // the owning thread is gone: unmap
+  t->stack = {};
+}
+
+// last_reference: nobody holds the tasklet any more (tasklet.hpp, "Lifetime").
+void last_reference(tasklet_impl* t) noexcept {
+  if (t->alive && !t->is_main) {
+    if (!t->started) {
+      // Never ran: drop the callable without running it.
+      t->destroy(t->callable);
+      t->callable = nullptr;
+      t->alive = false;
+      free_stack(t);
+    } else if (t->owner != nullptr) {
+      // Paused with frames on its stack: nothing could resume it, so kill it (pending).
+      t->refs.store(1, std::memory_order_relaxed);
+      t->bomb = std::make_exception_ptr(tasklet_exit{});
+      t->owner->append(t);
+      return;
+    } else {
+      fatal_message m;
+      m << "tasklet " << t->id << " '" << t->name
+        << "' survived the end of its thread and was dropped; its stack is leaked";
+      m.print();
+      return;
+    }
+  }
+  destroy_record(t);
+}
+
+bool is_tasklet_exit(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const tasklet_exit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// same_thread: operations on another thread's tasklets come with the threads issue.
+thread_state& same_thread(const tasklet_impl& t) {
+  thread_state& ts = state();
+  if (t.owner != &ts) {
+    if (t.owner == nullptr) throw runtime_error("tasklet has no thread");
+    throw runtime_error("operations on another thread's tasklet are not implemented yet");
+  }
+  return ts;
+}
+
+}  // namespace
+
+void add_ref(tasklet_impl* t) noexcept { t->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void release(tasklet_impl* t) noexcept {
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) last_reference(t);
+}
+
+void schedule_floating(thread_state& ts, tasklet_impl* t) noexcept {
+  add_ref(t);
+  ts.append(t);
+}
+
+void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
+  ts.unlink(p);
+  release(p);
+}
+
+tasklet_impl* tasklet_create(std::size_t size, std::size_t align, const tasklet_options& opts,
+                             void** storage) {
+  thread_state& ts = state();
+  if (opts.stack == stack_mode::sliced)
+    throw runtime_error("stack_mode::sliced is not implemented yet; use stack_mode::dedicated");
+  const config& cfg = current_config();
+  const std::size_t requested = opts.stack_size != 0 ? opts.stack_size : cfg.default_stack_size;
+  if (requested < kMinStackSize)
+    throw std::invalid_argument("tasklet stack_size " + std::to_string(requested) +
+                                " is below the minimum of " + std::to_string(kMinStackSize) +
+                                " bytes");
+  const std::size_t stack_size = effective_stack_size(requested);
+  if (size > stack_size / 2)
+    throw std::length_error("a tasklet callable of " + std::to_string(size) +
+                            " bytes does not fit in half of its " + std::to_string(stack_size) +
+                            "-byte stack; capture large data by pointer or raise stack_size");
+  auto t = std::make_unique<tasklet_impl>();
+  t->stack = ts.stacks.acquire(stack_size, cfg.guarded_stack_limit);
+  // The callable sits at the top of the stack; the tasklet's frames grow down from below it.
+  auto top = reinterpret_cast<std::uintptr_t>(t->stack.low) + t->stack.size;
+  const std::uintptr_t object = (top - size) & ~(std::uintptr_t{align} - 1);
+  const std::uintptr_t frames_top = object & ~std::uintptr_t{63};
+  *storage = reinterpret_cast<void*>(object);
+  t->callable = *storage;
+  prepare(t->ctx, t->stack.low, frames_top - reinterpret_cast<std::uintptr_t>(t->stack.low),
+          &tasklet_entry);
+  t->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  t->name = opts.name;
+  t->owner = &ts;
+  t->thread = std::this_thread::get_id();
+  ts.register_tasklet(t.get());
+  g_live_tasklets.fetch_add(1, std::memory_order_relaxed);
+  return t.release();
+}
+
+void tasklet_abandon(tasklet_impl* t) noexcept {
+  free_stack(t);
+  destroy_record(t);
+}
+
+void tasklet_bind(tasklet_impl* t, entry_fn entry, destroy_fn destroy, bool start) {
+  t->entry = entry;
+  t->destroy = destroy;
+  t->alive = true;
+  if (start) schedule_floating(*t->owner, t);
+}
+
+void tasklet_add_ref(tasklet_impl* t) noexcept { add_ref(t); }
+void tasklet_release(tasklet_impl* t) noexcept { release(t); }
+
+}  // namespace stackless::detail
+
+namespace stackless {
+using namespace detail;
+
+detail::tasklet_impl& tasklet::checked() const {
+  if (impl_ == nullptr) throw runtime_error("operation on an empty tasklet handle");
+  return *impl_;
+}
+
+tasklet& tasklet::insert() {
+  tasklet_impl& t = checked();
+  if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
+  if (t.in_runqueue()) return *this;
+  if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
+  schedule_floating(same_thread(t), &t);
+  return *this;
+}
+
+tasklet& tasklet::remove() {
+  tasklet_impl& t = checked();
+  if (t.owner == nullptr) return *this;
+  if (t.wait != nullptr) throw runtime_error("You cannot remove a blocked tasklet.");
+  if (t.owner->current == &t) throw runtime_error("The current tasklet cannot be removed.");
+  if (!t.in_runqueue()) return *this;
+  same_thread(t).unlink(&t);
+  release(&t);  // the caller's handle keeps it alive
+  return *this;
+}
+
+void tasklet::run() {
+  tasklet_impl& t = checked();
+  if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
+  if (!t.alive) throw runtime_error(t.owner ? "You cannot run an unbound(dead) tasklet"
+                                            : "tasklet has no thread");
+  thread_state& ts = same_thread(t);
+  tasklet_impl* p = ts.current;
+  if (&t != p) detail::switch_to(ts, &t);
+  claim(p);
+}
+
+void tasklet::switch_to() {
+  tasklet_impl& t = checked();
+  if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
+  if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
+  thread_state& ts = state();
+  tasklet_impl* p = ts.current;
+  if (&t == p) {
+    claim(p);
+    return;
+  }
+  if (t.owner != &ts) throw runtime_error("can't switch to a different thread.");
+  check_trap(ts);
+  if (!t.in_runqueue()) schedule_floating(ts, &t);
+  unschedule_current(ts, p);  // the caller becomes paused
+  if (ts.head == p) {
+    claim(p);  // p's last handle was gone: it was re-queued to be killed
+    return;
+  }
+  detail::switch_to(ts, &t);
+  claim(p);
+}
+
+void tasklet::kill(bool pending) { throw_exception(std::make_exception_ptr(tasklet_exit{}), pending); }
+
+void tasklet::throw_exception(std::exception_ptr e, bool pending) {
+  if (!e) throw std::invalid_argument("throw_exception needs an exception");
+  tasklet_impl& t = checked();
+  thread_state& ts = state();
+  tasklet_impl* p = ts.current;
+  if (&t == p) std::rethrow_exception(e);
+  if (!t.alive) {
+    if (is_tasklet_exit(e)) return;  // killing a dead tasklet is a no-op
+    throw runtime_error(t.owner ? "You cannot throw to a dead tasklet" : "tasklet has no thread");
+  }
+  same_thread(t);
+  if (pending) {
+    t.bomb = std::move(e);
+    if (t.wait != nullptr) {
+      unblock(&t);
+      ts.append(&t);
+    } else if (!t.in_runqueue()) {
+      schedule_floating(ts, &t);
+    }
+    return;
+  }
+  detail::switch_to(ts, &t, std::move(e));
+  claim(p);
+}
+
+void tasklet::join() {
+  tasklet_impl& t = checked();
+  if (!t.alive) return;
+  thread_state& ts = same_thread(t);
+  if (&t == ts.current) throw runtime_error("a tasklet cannot join itself");
+  wait_node n;
+  n.direction = -1;
+  n.kind = wait_kind::other;
+  block(ts, t.joiners, n);
+}
+
+bool tasklet::alive() const { return checked().alive && checked().owner != nullptr; }
+bool tasklet::scheduled() const { return checked().in_runqueue() || checked().wait != nullptr; }
+int tasklet::blocked() const {
+  const wait_node* w = checked().wait;
+  return w == nullptr ? 0 : w->direction;
+}
+bool tasklet::paused() const { return alive() && !scheduled(); }
+bool tasklet::is_main() const { return checked().is_main; }
+bool tasklet::is_current() const {
+  const tasklet_impl& t = checked();
+  return t.owner != nullptr && t.owner->current == &t;
+}
+bool tasklet::atomic() const { return checked().atomic; }
+bool tasklet::set_atomic(bool flag) { return std::exchange(checked().atomic, flag); }
+bool tasklet::ignore_nesting() const { return checked().ignore_nesting; }
+bool tasklet::set_ignore_nesting(bool flag) { return std::exchange(checked().ignore_nesting, flag); }
+bool tasklet::block_trap() const { return checked().block_trap; }
+void tasklet::set_block_trap(bool flag) { checked().block_trap = flag; }
+std::thread::id tasklet::thread_id() const { return checked().thread; }
+
+void tasklet::bind_thread(std::thread::id id) {
+  tasklet_impl& t = checked();
+  if (id == t.thread) return;
+  if (t.in_runqueue()) throw runtime_error("can't (re)bind a runnable tasklet");
+  if (t.started) throw runtime_error("tasklet has C state on its stack");
+  throw runtime_error("bind_thread: moving a tasklet to another thread is not implemented yet");
+}
+
+tasklet tasklet::next() const {
+  tasklet_impl* n = checked().next;
+  if (n == nullptr) return {};
+  add_ref(n);
+  return adopt(n);
+}
+
+tasklet tasklet::prev() const {
+  tasklet_impl* n = checked().prev;
+  if (n == nullptr) return {};
+  add_ref(n);
+  return adopt(n);
+}
+
+std::uint64_t tasklet::id() const { return checked().id; }
+std::string_view tasklet::name() const { return checked().name; }
+
+std::size_t tasklet::stack_size() const {
+  const tasklet_impl& t = checked();
+  return t.is_main ? t.ctx.stack_size : t.stack.size;
+}
+
+std::size_t tasklet::stack_used() const {
+  const tasklet_impl& t = checked();
+  if (!t.alive || t.owner == nullptr) return 0;
+  const char* top = t.is_main ? static_cast<const char*>(t.ctx.stack_low) + t.ctx.stack_size
+                              : static_cast<const char*>(t.stack.low) + t.stack.size;
+  const char* sp = nullptr;
+  if (t.owner->current == &t)
+    sp = static_cast<const char*>(stack_pointer());
+  else if (t.started)
+    sp = static_cast<const char*>(t.ctx.handle);
+  else
+    return 0;
+  return sp != nullptr && sp < top ? static_cast<std::size_t>(top - sp) : 0;
+}
+
+}  // namespace stackless

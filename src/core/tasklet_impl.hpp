@@ -1,0 +1,61 @@
+// tasklet_impl — the tasklet record behind a `tasklet` handle.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <thread>
+
+#include <stackless/tasklet.hpp>
+
+#include "context/context.hpp"
+#include "core/wait.hpp"
+#include "stack/stack.hpp"
+
+namespace stackless::detail {
+
+struct thread_state;
+
+struct tasklet_impl {
+  // References: one per handle, plus one held by the runtime while the tasklet is scheduled (in a
+  // run queue or blocked in a wait queue). The owning thread holds one on its main tasklet.
+  std::atomic<int> refs{1};
+
+  // Run-queue links (circular). Both null when the tasklet is not in a run queue.
+  tasklet_impl* next = nullptr;
+  tasklet_impl* prev = nullptr;
+  // Registry links: every record of a thread, for teardown and introspection.
+  tasklet_impl* reg_next = nullptr;
+  tasklet_impl* reg_prev = nullptr;
+
+  thread_state* owner = nullptr;  // null once the owning thread has ended
+  std::thread::id thread;
+
+  context ctx;
+  stack_block stack;
+
+  // The callable, constructed in place near the top of the stack.
+  void* callable = nullptr;
+  entry_fn entry = nullptr;
+  destroy_fn destroy = nullptr;
+
+  std::exception_ptr bomb;     // exception to throw when this tasklet next resumes (tempval)
+  wait_node* wait = nullptr;   // set while blocked
+  wait_queue joiners;          // tasklets blocked in join() on this one
+
+  std::uint64_t id = 0;
+  std::string name;
+
+  bool is_main = false;
+  bool alive = false;    // can run or is running; false once ended (or never bound)
+  bool started = false;  // has run at least once
+  bool atomic = false;
+  bool ignore_nesting = false;
+  bool block_trap = false;
+
+  bool in_runqueue() const noexcept { return next != nullptr; }
+  bool floating() const noexcept { return next == nullptr && wait == nullptr; }
+};
+
+}  // namespace stackless::detail

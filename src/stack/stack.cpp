@@ -1,0 +1,128 @@
+#include "stack/stack.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <new>
+
+namespace stackless::detail {
+namespace {
+
+std::atomic<std::size_t> g_in_use{0};
+std::atomic<std::size_t> g_cached{0};
+std::atomic<std::size_t> g_guarded{0};
+std::atomic<std::size_t> g_bytes{0};
+
+constexpr std::uint64_t kCanary = 0x5ac4'1e55'dead'beefULL;
+constexpr std::size_t kCanaryWords = 4;
+
+void unmap(const stack_block& s) noexcept {
+  ::munmap(s.map_base, s.map_size);
+  g_bytes.fetch_sub(s.map_size, std::memory_order_relaxed);
+  if (s.guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
+}
+
+stack_block map_stack(std::size_t size, std::size_t guarded_limit) {
+  const std::size_t page = page_size();
+  // Claim a guard slot if the process-wide limit allows one.
+  bool guarded = false;
+  std::size_t g = g_guarded.load(std::memory_order_relaxed);
+  while (g < guarded_limit) {
+    if (g_guarded.compare_exchange_weak(g, g + 1, std::memory_order_relaxed)) {
+      guarded = true;
+      break;
+    }
+  }
+  const std::size_t guard = guarded ? page : 0;
+  const std::size_t total = size + guard;
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) {
+    if (guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  if (guarded && ::mprotect(p, guard, PROT_NONE) != 0) {
+    ::munmap(p, total);
+    g_guarded.fetch_sub(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  g_bytes.fetch_add(total, std::memory_order_relaxed);
+  stack_block s;
+  s.map_base = p;
+  s.map_size = total;
+  s.low = static_cast<char*>(p) + guard;
+  s.size = size;
+  s.guarded = guarded;
+  if (!guarded) write_canary(s);
+  return s;
+}
+
+}  // namespace
+
+std::size_t page_size() noexcept {
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+stack_cache::~stack_cache() {
+  for (const stack_block& s : free_) {
+    g_cached.fetch_sub(1, std::memory_order_relaxed);
+    unmap(s);
+  }
+}
+
+stack_block stack_cache::acquire(std::size_t size, std::size_t guarded_limit) {
+  const std::size_t page = page_size();
+  size = (size + page - 1) / page * page;
+  for (std::size_t i = free_.size(); i-- > 0;) {
+    if (free_[i].size == size) {
+      stack_block s = free_[i];
+      free_[i] = free_.back();
+      free_.pop_back();
+      g_cached.fetch_sub(1, std::memory_order_relaxed);
+      g_in_use.fetch_add(1, std::memory_order_relaxed);
+      return s;
+    }
+  }
+  stack_block s = map_stack(size, guarded_limit);
+  g_in_use.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void stack_cache::release(stack_block s, std::size_t limit) noexcept {
+  g_in_use.fetch_sub(1, std::memory_order_relaxed);
+  if (free_.size() < limit) {
+    try {
+      if (free_.capacity() < limit) free_.reserve(limit);
+      if (!s.guarded) write_canary(s);
+      free_.push_back(s);
+      g_cached.fetch_add(1, std::memory_order_relaxed);
+      return;
+    } catch (const std::bad_alloc&) {
+      // Fall through: unmap instead of caching.
+    }
+  }
+  unmap(s);
+}
+
+void write_canary(const stack_block& s) noexcept {
+  auto* w = static_cast<std::uint64_t*>(s.low);
+  for (std::size_t i = 0; i < kCanaryWords; ++i) w[i] = kCanary;
+}
+
+bool canary_intact(const stack_block& s) noexcept {
+  if (s.guarded) return true;
+  const auto* w = static_cast<const std::uint64_t*>(s.low);
+  for (std::size_t i = 0; i < kCanaryWords; ++i)
+    if (w[i] != kCanary) return false;
+  return true;
+}
+
+stack_counters stack_stats() noexcept {
+  return {g_in_use.load(std::memory_order_relaxed), g_cached.load(std::memory_order_relaxed),
+          g_guarded.load(std::memory_order_relaxed), g_bytes.load(std::memory_order_relaxed)};
+}
+
+}  // namespace stackless::detail
