@@ -3,29 +3,8 @@
 
 #include <pthread.h>
 
-#include <boost/context/detail/fcontext.hpp>
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STACKLESS_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define STACKLESS_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define STACKLESS_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define STACKLESS_TSAN 1
-#endif
-
 #if defined(STACKLESS_ASAN)
 #include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(STACKLESS_TSAN)
-#include <sanitizer/tsan_interface.h>
 #endif
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -37,36 +16,9 @@ namespace fc = boost::context::detail;
 
 namespace {
 
-// A jump carries this message: who jumped (so the resumed side can store the jumper's new
-// fcontext handle), whom it jumped to, and the payload. It lives on the jumper's stack, which stays
-// valid until the receiver has read it (the jumper is suspended, or finishing and freed later).
-struct message {
-  context* from;
-  context* to;
-  void* data;
-};
-
-// arrive runs first thing after a context resumes: store the jumper's handle and complete the
-// sanitizer switch.
-inline void* arrive(fc::transfer_t t) noexcept {
-  auto* m = static_cast<message*>(t.data);
-  m->from->handle = t.fctx;
-#if defined(STACKLESS_ASAN)
-  const void* old_low = nullptr;
-  std::size_t old_size = 0;
-  __sanitizer_finish_switch_fiber(m->to->asan_fake_stack, &old_low, &old_size);
-  // ASan knows the thread's own stack exactly; learn it on the first switch away from it.
-  if (m->from->entry == nullptr) {
-    m->from->stack_low = const_cast<void*>(old_low);
-    m->from->stack_size = old_size;
-  }
-#endif
-  return m->data;
-}
-
 [[noreturn]] void trampoline(fc::transfer_t t) {
-  context* self = static_cast<message*>(t.data)->to;
-  void* data = arrive(t);
+  context* self = static_cast<context_impl::message*>(t.data)->to;
+  void* data = context_impl::arrive(t);
   self->entry(data);
   __builtin_trap();  // an entry point must end with a finishing jump
 }
@@ -120,22 +72,6 @@ void release(context& c) noexcept {
   c.valgrind_id = 0;
 #endif
   c.handle = nullptr;
-}
-
-void* jump(context& from, context& to, void* data, bool finishing) noexcept {
-  message m{&from, &to, data};
-#if defined(STACKLESS_ASAN)
-  // A finishing context passes no fake-stack slot, so ASan frees its fake stack.
-  __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_low,
-                                 to.stack_size);
-#else
-  (void)finishing;
-#endif
-#if defined(STACKLESS_TSAN)
-  __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#endif
-  fc::transfer_t t = fc::jump_fcontext(to.handle, &m);
-  return arrive(t);
 }
 
 void* stack_pointer() noexcept { return __builtin_frame_address(0); }

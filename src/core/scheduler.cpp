@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "core/thread_state.hpp"
+#include "core/switch.hpp"
 
 namespace stackless {
 namespace detail {
@@ -26,7 +26,8 @@ void pop_watchdogs(thread_state& ts, tasklet_impl* r) noexcept {
   auto it = std::find(ts.watchdogs.begin(), ts.watchdogs.end(), r);
   if (it == ts.watchdogs.end()) return;
   for (auto deeper = it + 1; deeper != ts.watchdogs.end(); ++deeper)
-    if ((*deeper)->floating()) schedule_floating(ts, *deeper);
+    if ((*deeper)->floating()) ts.append(*deeper);
+  for (auto out = it; out != ts.watchdogs.end(); ++out) (*out)->in_run = false;
   ts.watchdogs.erase(it, ts.watchdogs.end());
 }
 
@@ -98,9 +99,9 @@ void schedule_remove() {
   claim(p);
 }
 
-void run() { run(run_options{}); }
+namespace {
 
-tasklet run(const run_options& opts) {
+__attribute__((always_inline)) inline tasklet run_queue(const run_options& opts) {
   if (opts.timeout != 0)
     throw runtime_error("run(timeout) is not implemented yet: pre-emption comes with the watchdog");
   thread_state& ts = state();
@@ -110,14 +111,19 @@ tasklet run(const run_options& opts) {
     return {};
   }
   check_trap(ts);
-  tasklet self = handle(r);  // keeps r alive while it is out of the run queue
   ts.watchdogs.push_back(r);
-  unschedule_current(ts, r);
+  r->in_run = true;  // the watchdog stack holds r while it is out of the run queue
+  ts.unlink(r);
   leave_and_switch(ts, r, false);
-  pop_watchdogs(ts, r);
+  if (r->in_run) pop_watchdogs(ts, r);
   claim(r);
   return {};
 }
+
+}  // namespace
+
+void run() { run_queue(run_options{}); }
+tasklet run(const run_options& opts) { return run_queue(opts); }
 
 void tick(std::uint32_t) {}
 
@@ -141,13 +147,16 @@ channel_callback set_channel_callback(channel_callback cb) {
 }
 
 memory_statistics memory_stats() {
-  const stack_counters s = stack_stats();
+  stack_counters s = global_stack_counters();
+  long records = 0;
+  sum_thread_counters(records, s);
+  auto count = [](long v) { return static_cast<std::size_t>(v < 0 ? 0 : v); };
   memory_statistics m;
-  m.live_tasklets = g_live_tasklets.load(std::memory_order_relaxed);
-  m.stacks_in_use = s.in_use;
-  m.stacks_cached = s.cached;
-  m.guarded_stacks = s.guarded;
-  m.stack_bytes_reserved = s.bytes_reserved;
+  m.live_tasklets = count(records);
+  m.stacks_in_use = count(s.in_use);
+  m.stacks_cached = count(s.cached);
+  m.guarded_stacks = count(s.guarded);
+  m.stack_bytes_reserved = count(s.bytes_reserved);
   m.wait_nodes = g_wait_nodes.load(std::memory_order_relaxed);
   return m;
 }

@@ -8,17 +8,22 @@
 #include <string>
 
 #include "context/fatal.hpp"
-#include "core/thread_state.hpp"
+#include "core/switch.hpp"
 
 namespace stackless::detail {
 namespace {
 
 constexpr std::size_t kMinStackSize = 8 * 1024;
-std::atomic<std::uint64_t> g_next_id{1};
 
 void destroy_record(tasklet_impl* t) noexcept {
   if (t->owner != nullptr) t->owner->unregister_tasklet(t);
-  if (!t->is_main) g_live_tasklets.fetch_sub(1, std::memory_order_relaxed);
+  if (!t->is_main) {
+    thread_state* here = state_if_any();
+    if (here != nullptr && here == t->owner)
+      bump(here->live_records, -1);
+    else
+      g_foreign_records.fetch_sub(1, std::memory_order_relaxed);
+  }
   delete t;
 }
 
@@ -29,9 +34,11 @@ void free_stack(tasklet_impl* t) noexcept {
   if (t->owner != nullptr)
     t->owner->stacks.release(t->stack, current_config().stack_cache_limit);
   else
-    stack_cache().release(t->stack, 0);  // the owning thread is gone: unmap
+    stack_cache::discard(t->stack);  // the owning thread is gone
   t->stack = {};
 }
+
+}  // namespace
 
 // last_reference: nobody holds the tasklet any more (tasklet.hpp, "Lifetime").
 void last_reference(tasklet_impl* t) noexcept {
@@ -44,7 +51,6 @@ void last_reference(tasklet_impl* t) noexcept {
       free_stack(t);
     } else if (t->owner != nullptr) {
       // Paused with frames on its stack: nothing could resume it, so kill it (pending).
-      t->refs.store(1, std::memory_order_relaxed);
       t->bomb = std::make_exception_ptr(tasklet_exit{});
       t->owner->append(t);
       return;
@@ -58,6 +64,8 @@ void last_reference(tasklet_impl* t) noexcept {
   }
   destroy_record(t);
 }
+
+namespace {
 
 bool is_tasklet_exit(const std::exception_ptr& e) {
   try {
@@ -81,20 +89,9 @@ thread_state& same_thread(const tasklet_impl& t) {
 
 }  // namespace
 
-void add_ref(tasklet_impl* t) noexcept { t->refs.fetch_add(1, std::memory_order_relaxed); }
-
 void release(tasklet_impl* t) noexcept {
-  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) last_reference(t);
-}
-
-void schedule_floating(thread_state& ts, tasklet_impl* t) noexcept {
-  add_ref(t);
-  ts.append(t);
-}
-
-void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
-  ts.unlink(p);
-  release(p);
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && !held_by_runtime(t))
+    last_reference(t);
 }
 
 tasklet_impl* tasklet_create(std::size_t size, std::size_t align, const tasklet_options& opts,
@@ -123,12 +120,12 @@ tasklet_impl* tasklet_create(std::size_t size, std::size_t align, const tasklet_
   t->callable = *storage;
   prepare(t->ctx, t->stack.low, frames_top - reinterpret_cast<std::uintptr_t>(t->stack.low),
           &tasklet_entry);
-  t->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  t->id = ts.new_id();
   t->name = opts.name;
   t->owner = &ts;
-  t->thread = std::this_thread::get_id();
+  t->thread = ts.main->thread;
   ts.register_tasklet(t.get());
-  g_live_tasklets.fetch_add(1, std::memory_order_relaxed);
+  bump(ts.live_records, 1);
   return t.release();
 }
 
@@ -141,7 +138,7 @@ void tasklet_bind(tasklet_impl* t, entry_fn entry, destroy_fn destroy, bool star
   t->entry = entry;
   t->destroy = destroy;
   t->alive = true;
-  if (start) schedule_floating(*t->owner, t);
+  if (start) t->owner->append(t);
 }
 
 void tasklet_add_ref(tasklet_impl* t) noexcept { add_ref(t); }
@@ -162,7 +159,7 @@ tasklet& tasklet::insert() {
   if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
   if (t.in_runqueue()) return *this;
   if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
-  schedule_floating(same_thread(t), &t);
+  same_thread(t).append(&t);
   return *this;
 }
 
@@ -172,8 +169,7 @@ tasklet& tasklet::remove() {
   if (t.wait != nullptr) throw runtime_error("You cannot remove a blocked tasklet.");
   if (t.owner->current == &t) throw runtime_error("The current tasklet cannot be removed.");
   if (!t.in_runqueue()) return *this;
-  same_thread(t).unlink(&t);
-  release(&t);  // the caller's handle keeps it alive
+  same_thread(t).unlink(&t);  // the caller's handle keeps it alive
   return *this;
 }
 
@@ -200,7 +196,7 @@ void tasklet::switch_to() {
   }
   if (t.owner != &ts) throw runtime_error("can't switch to a different thread.");
   check_trap(ts);
-  if (!t.in_runqueue()) schedule_floating(ts, &t);
+  if (!t.in_runqueue()) ts.append(&t);
   unschedule_current(ts, p);  // the caller becomes paused
   if (ts.head == p) {
     claim(p);  // p's last handle was gone: it was re-queued to be killed
@@ -225,12 +221,7 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   same_thread(t);
   if (pending) {
     t.bomb = std::move(e);
-    if (t.wait != nullptr) {
-      unblock(&t);
-      ts.append(&t);
-    } else if (!t.in_runqueue()) {
-      schedule_floating(ts, &t);
-    }
+    make_runnable(ts, &t);
     return;
   }
   detail::switch_to(ts, &t, std::move(e));

@@ -18,8 +18,10 @@ namespace stackless::detail {
 struct thread_state;
 
 struct tasklet_impl {
-  // References: one per handle, plus one held by the runtime while the tasklet is scheduled (in a
-  // run queue or blocked in a wait queue). The owning thread holds one on its main tasklet.
+  // References: one per handle (the owning thread holds one on its main tasklet). The runtime's
+  // own hold is not counted: a tasklet that is queued, blocked, running, inside run() or just
+  // finished is held by the runtime (held_by_runtime()). A record is freed, or a paused tasklet
+  // killed, when it has no handle and the runtime does not hold it.
   std::atomic<int> refs{1};
 
   // Run-queue links (circular). Both null when the tasklet is not in a run queue.
@@ -53,6 +55,7 @@ struct tasklet_impl {
   bool atomic = false;
   bool ignore_nesting = false;
   bool block_trap = false;
+  bool in_run = false;   // inside run(): on its thread's watchdog stack
 
   bool in_runqueue() const noexcept { return next != nullptr; }
   bool floating() const noexcept { return next == nullptr && wait == nullptr; }

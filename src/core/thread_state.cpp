@@ -3,12 +3,23 @@
 
 #include <stackless/config.hpp>
 
+#include <mutex>
+
 #include "context/fatal.hpp"
+#include "core/switch.hpp"
 
 namespace stackless::detail {
 namespace {
 
 thread_local thread_state* tls_state = nullptr;
+
+// Every live thread_state, for statistics (and later cross-thread work).
+std::mutex g_threads_mutex;
+thread_state* g_threads = nullptr;
+// Records counted by threads that have ended.
+std::atomic<long> g_retired_records{0};
+std::atomic<std::uint64_t> g_next_id_block{1};
+constexpr std::uint64_t kIdBlock = 1024;
 
 // Reports an overflow into the guard page of the running tasklet (called from the signal handler).
 bool identify_overflow(const void* address) noexcept {
@@ -39,8 +50,29 @@ thread_local thread_state_owner tls_owner;
 
 }  // namespace
 
-std::atomic<std::size_t> g_live_tasklets{0};
+std::atomic<long> g_foreign_records{0};
 std::atomic<std::size_t> g_wait_nodes{0};
+
+void sum_thread_counters(long& records, stack_counters& stacks) noexcept {
+  std::lock_guard lock(g_threads_mutex);
+  records = g_retired_records.load(std::memory_order_relaxed) +
+            g_foreign_records.load(std::memory_order_relaxed);
+  for (thread_state* t = g_threads; t != nullptr; t = t->all_next) {
+    records += t->live_records.load(std::memory_order_relaxed);
+    const stack_counters c = t->stacks.counters();
+    stacks.in_use += c.in_use;
+    stacks.cached += c.cached;
+    stacks.bytes_reserved += c.bytes_reserved;
+  }
+}
+
+std::uint64_t thread_state::new_id() noexcept {
+  if (next_id == id_limit) {
+    next_id = g_next_id_block.fetch_add(kIdBlock, std::memory_order_relaxed);
+    id_limit = next_id + kIdBlock;
+  }
+  return next_id++;
+}
 
 thread_state* state_if_any() noexcept { return tls_state; }
 
@@ -70,6 +102,10 @@ thread_state::thread_state() {
   register_tasklet(main);
   current = main;
   append(main);
+  std::lock_guard lock(g_threads_mutex);
+  all_next = g_threads;
+  if (g_threads != nullptr) g_threads->all_prev = this;
+  g_threads = this;
 }
 
 thread_state::~thread_state() {
@@ -107,40 +143,15 @@ thread_state::~thread_state() {
   registry.reg_next = registry.reg_prev = &registry;
   main->alive = false;
   main->next = main->prev = nullptr;
+  main->owner = nullptr;
+  {
+    std::lock_guard lock(g_threads_mutex);
+    if (all_prev != nullptr) all_prev->all_next = all_next; else g_threads = all_next;
+    if (all_next != nullptr) all_next->all_prev = all_prev;
+    g_retired_records.fetch_add(live_records.load(std::memory_order_relaxed),
+                                std::memory_order_relaxed);
+  }
   release(main);
-}
-
-void thread_state::append(tasklet_impl* t) noexcept {
-  if (head == nullptr) {
-    t->next = t->prev = t;
-    head = t;
-  } else {
-    t->next = head;
-    t->prev = head->prev;
-    head->prev->next = t;
-    head->prev = t;
-  }
-  ++runcount;
-}
-
-void thread_state::insert_after(tasklet_impl* pos, tasklet_impl* t) noexcept {
-  t->prev = pos;
-  t->next = pos->next;
-  pos->next->prev = t;
-  pos->next = t;
-  ++runcount;
-}
-
-void thread_state::unlink(tasklet_impl* t) noexcept {
-  if (t->next == t) {
-    head = nullptr;
-  } else {
-    if (head == t) head = t->next;
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
-  }
-  t->next = t->prev = nullptr;
-  --runcount;
 }
 
 void thread_state::register_tasklet(tasklet_impl* t) noexcept {

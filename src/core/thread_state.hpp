@@ -1,7 +1,9 @@
 // thread_state — everything the runtime keeps per OS thread, in one struct.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <vector>
 
@@ -33,13 +35,49 @@ struct thread_state {
   stack_cache stacks;
   thread_signal_stack signal_stack;
 
+  // Tasklet ids are handed out in blocks, so creation needs no locked instruction.
+  std::uint64_t next_id = 0;
+  std::uint64_t id_limit = 0;
+  // Records created minus records destroyed by this thread. Only this thread writes it.
+  std::atomic<long> live_records{0};
+  thread_state* all_next = nullptr;  // list of every thread_state (g_threads)
+  thread_state* all_prev = nullptr;
+
   // Run-queue geometry (reference §1.5). append: just before head, i.e. runs last.
-  void append(tasklet_impl* t) noexcept;
-  void insert_after(tasklet_impl* pos, tasklet_impl* t) noexcept;
-  void unlink(tasklet_impl* t) noexcept;
+  void append(tasklet_impl* t) noexcept {
+    if (head == nullptr) {
+      t->next = t->prev = t;
+      head = t;
+    } else {
+      t->next = head;
+      t->prev = head->prev;
+      head->prev->next = t;
+      head->prev = t;
+    }
+    ++runcount;
+  }
+  void insert_after(tasklet_impl* pos, tasklet_impl* t) noexcept {
+    t->prev = pos;
+    t->next = pos->next;
+    pos->next->prev = t;
+    pos->next = t;
+    ++runcount;
+  }
+  void unlink(tasklet_impl* t) noexcept {
+    if (t->next == t) {
+      head = nullptr;
+    } else {
+      if (head == t) head = t->next;
+      t->prev->next = t->next;
+      t->next->prev = t->prev;
+    }
+    t->next = t->prev = nullptr;
+    --runcount;
+  }
 
   void register_tasklet(tasklet_impl* t) noexcept;
   void unregister_tasklet(tasklet_impl* t) noexcept;
+  std::uint64_t new_id() noexcept;
 
   // watchdog is W of reference §1.6: the innermost run() caller, else main.
   tasklet_impl* watchdog() const noexcept { return watchdogs.empty() ? main : watchdogs.back(); }
@@ -50,53 +88,38 @@ thread_state& state();
 // state_if_any returns it or null, without creating it.
 thread_state* state_if_any() noexcept;
 
-// --- the switching core (switch.cpp) ---
-
-// switch_to is the one primitive of reference §1.4: switch from current to n (n != current),
-// delivering `bomb` to n. A blocked n is unblocked and appended; a floating n is appended; a
-// queued n keeps its place. Returns when the caller is resumed; the caller then calls claim().
-// Errors: runtime_error "switch_trap" (before any state changes).
-void switch_to(thread_state& ts, tasklet_impl* n, std::exception_ptr bomb = {});
-// leave_and_switch: current has just left the run queue (paused or blocked). Run the next runnable
-// tasklet, or apply the empty-queue rule (§1.6). For a blocked current that would deadlock, the
-// wait is cancelled, current is put back and deadlock_error is thrown.
-void leave_and_switch(thread_state& ts, tasklet_impl* p, bool blocking);
-// claim throws the exception delivered to t, if any (reference §1.3).
-void claim(tasklet_impl* t);
-// terminate ends the current tasklet (reference §1.7); err is its uncaught exception.
-[[noreturn]] void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept;
-// tasklet_entry is where every tasklet starts.
-void tasklet_entry(void*);
-// check_trap throws runtime_error("switch_trap") when a trap is active.
-void check_trap(const thread_state& ts);
-
-// --- waiting (switch.cpp) ---
-// block parks the current tasklet in q until wake() or a kill. Errors: runtime_error
-// "this tasklet does not like to be blocked." (block_trap), "switch_trap", deadlock_error, and
-// whatever is thrown into it while it waits.
-void block(thread_state& ts, wait_queue& q, wait_node& n);
-// wake unlinks n and appends its tasklet to its run queue.
-void wake(thread_state& ts, wait_node& n) noexcept;
-// unblock cancels t's wait (kill/throw of a blocked tasklet); t stays scheduled but not queued.
-void unblock(tasklet_impl* t) noexcept;
+inline void bump(std::atomic<long>& c, long d) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+}
 
 // --- references (tasklet.cpp) ---
-void add_ref(tasklet_impl* t) noexcept;
+inline void add_ref(tasklet_impl* t) noexcept { t->refs.fetch_add(1, std::memory_order_relaxed); }
+// release drops a handle's reference.
 void release(tasklet_impl* t) noexcept;
-// schedule_floating appends a floating tasklet, taking the runtime's reference.
-void schedule_floating(thread_state& ts, tasklet_impl* t) noexcept;
-// unschedule_current: current leaves the run queue and becomes floating (drops the runtime's
-// reference; if that was the last one, the tasklet is killed pending, see tasklet.hpp).
-void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept;
+// held_by_runtime: queued, blocked, running, inside run(), or just finished.
+inline bool held_by_runtime(const tasklet_impl* t) noexcept {
+  return t->next != nullptr || t->wait != nullptr || t->in_run ||
+         (t->owner != nullptr && (t->owner->current == t || t->owner->dead == t));
+}
+// last_reference: t has no handle and the runtime no longer holds it.
+void last_reference(tasklet_impl* t) noexcept;
+// unschedule_current: current leaves the run queue and becomes floating. If nobody holds a handle
+// to it, it is killed pending (re-queued with tasklet_exit; see tasklet.hpp "Lifetime").
+inline void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
+  ts.unlink(p);
+  if (p->refs.load(std::memory_order_acquire) == 0 && !p->in_run) last_reference(p);
+}
 
 // Hooks (scheduler.cpp).
-void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept;
 extern std::atomic<bool> g_has_schedule_callback;
+void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept;
 bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept;
 
-// Counters for memory_stats().
-extern std::atomic<std::size_t> g_live_tasklets;
+// Counters for memory_stats() that no thread_state accounts for.
+extern std::atomic<long> g_foreign_records;
 extern std::atomic<std::size_t> g_wait_nodes;
+// sum_thread_counters adds up the records and stacks of every live thread.
+void sum_thread_counters(long& records, stack_counters& stacks) noexcept;
 
 // Config helpers (config.cpp).
 void mark_runtime_used() noexcept;

@@ -10,17 +10,16 @@
 namespace stackless::detail {
 namespace {
 
-std::atomic<std::size_t> g_in_use{0};
-std::atomic<std::size_t> g_cached{0};
 std::atomic<std::size_t> g_guarded{0};
-std::atomic<std::size_t> g_bytes{0};
+// Stacks and bytes left over by caches that are gone, and by discard().
+std::atomic<long> g_retired_in_use{0};
+std::atomic<long> g_retired_bytes{0};
 
 constexpr std::uint64_t kCanary = 0x5ac4'1e55'dead'beefULL;
 constexpr std::size_t kCanaryWords = 4;
 
 void unmap(const stack_block& s) noexcept {
   ::munmap(s.map_base, s.map_size);
-  g_bytes.fetch_sub(s.map_size, std::memory_order_relaxed);
   if (s.guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -48,7 +47,6 @@ stack_block map_stack(std::size_t size, std::size_t guarded_limit) {
     g_guarded.fetch_sub(1, std::memory_order_relaxed);
     throw std::bad_alloc();
   }
-  g_bytes.fetch_add(total, std::memory_order_relaxed);
   stack_block s;
   s.map_base = p;
   s.map_size = total;
@@ -68,9 +66,26 @@ std::size_t page_size() noexcept {
 
 stack_cache::~stack_cache() {
   for (const stack_block& s : free_) {
-    g_cached.fetch_sub(1, std::memory_order_relaxed);
+    bump(bytes_, -static_cast<long>(s.map_size));
     unmap(s);
   }
+  // Stacks still in use outlive their thread (their tasklets survived it): keep counting them.
+  g_retired_in_use.fetch_add(in_use_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  g_retired_bytes.fetch_add(bytes_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+stack_counters stack_cache::counters() const noexcept {
+  stack_counters c;
+  c.in_use = in_use_.load(std::memory_order_relaxed);
+  c.cached = cached_.load(std::memory_order_relaxed);
+  c.bytes_reserved = bytes_.load(std::memory_order_relaxed);
+  return c;
+}
+
+void stack_cache::discard(stack_block s) noexcept {
+  g_retired_in_use.fetch_sub(1, std::memory_order_relaxed);
+  g_retired_bytes.fetch_sub(static_cast<long>(s.map_size), std::memory_order_relaxed);
+  unmap(s);
 }
 
 stack_block stack_cache::acquire(std::size_t size, std::size_t guarded_limit) {
@@ -81,29 +96,31 @@ stack_block stack_cache::acquire(std::size_t size, std::size_t guarded_limit) {
       stack_block s = free_[i];
       free_[i] = free_.back();
       free_.pop_back();
-      g_cached.fetch_sub(1, std::memory_order_relaxed);
-      g_in_use.fetch_add(1, std::memory_order_relaxed);
+      bump(cached_, -1);
+      bump(in_use_, 1);
       return s;
     }
   }
   stack_block s = map_stack(size, guarded_limit);
-  g_in_use.fetch_add(1, std::memory_order_relaxed);
+  bump(bytes_, static_cast<long>(s.map_size));
+  bump(in_use_, 1);
   return s;
 }
 
 void stack_cache::release(stack_block s, std::size_t limit) noexcept {
-  g_in_use.fetch_sub(1, std::memory_order_relaxed);
+  bump(in_use_, -1);
   if (free_.size() < limit) {
     try {
       if (free_.capacity() < limit) free_.reserve(limit);
       if (!s.guarded) write_canary(s);
       free_.push_back(s);
-      g_cached.fetch_add(1, std::memory_order_relaxed);
+      bump(cached_, 1);
       return;
     } catch (const std::bad_alloc&) {
       // Fall through: unmap instead of caching.
     }
   }
+  bump(bytes_, -static_cast<long>(s.map_size));
   unmap(s);
 }
 
@@ -120,9 +137,12 @@ bool canary_intact(const stack_block& s) noexcept {
   return true;
 }
 
-stack_counters stack_stats() noexcept {
-  return {g_in_use.load(std::memory_order_relaxed), g_cached.load(std::memory_order_relaxed),
-          g_guarded.load(std::memory_order_relaxed), g_bytes.load(std::memory_order_relaxed)};
+stack_counters global_stack_counters() noexcept {
+  stack_counters c;
+  c.in_use = g_retired_in_use.load(std::memory_order_relaxed);
+  c.bytes_reserved = g_retired_bytes.load(std::memory_order_relaxed);
+  c.guarded = static_cast<long>(g_guarded.load(std::memory_order_relaxed));
+  return c;
 }
 
 }  // namespace stackless::detail

@@ -6,6 +6,7 @@
 // that the core checks at each switch-out.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -19,6 +20,11 @@ struct stack_block {
   std::size_t size = 0;        // usable bytes
   bool guarded = false;
   explicit operator bool() const noexcept { return low != nullptr; }
+};
+
+// stack_counters: a snapshot of stack memory.
+struct stack_counters {
+  long in_use = 0, cached = 0, guarded = 0, bytes_reserved = 0;
 };
 
 // page_size returns the system page size.
@@ -38,20 +44,29 @@ class stack_cache {
   // release puts s back into the cache, or unmaps it when the cache is full.
   void release(stack_block s, std::size_t limit) noexcept;
   std::size_t size() const noexcept { return free_.size(); }
+  // counters: this cache's stacks (in use, cached, bytes). Threads: any (relaxed reads).
+  stack_counters counters() const noexcept;
+  // discard unmaps a stack whose cache (thread) is gone.
+  static void discard(stack_block s) noexcept;
 
  private:
+  // Only the owning thread writes these (load + store, no locked instruction); any thread reads.
+  static void bump(std::atomic<long>& c, long d) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
   std::vector<stack_block> free_;
+  std::atomic<long> in_use_{0};
+  std::atomic<long> cached_{0};
+  std::atomic<long> bytes_{0};
 };
 
 // The canary: a pattern at the low end of an unguarded stack.
 void write_canary(const stack_block& s) noexcept;
 bool canary_intact(const stack_block& s) noexcept;
 
-// Process-wide counters for memory_stats().
-struct stack_counters {
-  std::size_t in_use, cached, guarded, bytes_reserved;
-};
-stack_counters stack_stats() noexcept;
+// global_stack_counters: what no live cache accounts for (stacks of ended threads, discarded
+// stacks) plus the process-wide number of guarded stacks. Add each live cache's counters().
+stack_counters global_stack_counters() noexcept;
 
 // Overflow reporting. The core installs `identify`: given a faulting address, it returns true and
 // prints the report if the address is in the guard page of the running tasklet's stack (it then

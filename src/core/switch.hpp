@@ -1,0 +1,97 @@
+// switch — the one place that switches: switch_to (reference §1.4), the empty-queue rule (§1.6),
+// the termination rule (§1.7), and blocking on a wait queue.
+//
+// The hot paths (raw_switch, switch_to, leave_and_switch when something is runnable) are inline
+// so that schedule() reaches jump_fcontext through a single frame (see context.hpp on why).
+#pragma once
+
+#include <exception>
+
+#include <stackless/errors.hpp>
+
+#include "core/thread_state.hpp"
+
+namespace stackless::detail {
+
+// Cold parts, out of line (switch.cpp).
+[[noreturn]] void report_overflow(const tasklet_impl* t) noexcept;
+[[noreturn]] void report_switch_in_callback(const tasklet_impl* t) noexcept;
+void free_dead(thread_state& ts) noexcept;
+[[noreturn]] void throw_switch_trap();
+
+// check_trap throws runtime_error("switch_trap") when a switch trap is active.
+inline void check_trap(const thread_state& ts) {
+  if (ts.switch_trap != 0) throw_switch_trap();
+}
+
+// claim throws the exception delivered to t, if any (reference §1.3).
+inline void claim(tasklet_impl* t) {
+  if (t->bomb) [[unlikely]] {
+    std::exception_ptr e = std::move(t->bomb);
+    t->bomb = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+// raw_switch: the machine-level switch from p (current) to n, which is in the run queue.
+__attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_impl* p,
+                                                      tasklet_impl* n, bool finishing) noexcept {
+  if (ts.in_schedule_callback) [[unlikely]]
+    report_switch_in_callback(p);
+  if (g_has_schedule_callback.load(std::memory_order_relaxed)) [[unlikely]]
+    call_schedule_callback(p, n);
+  if (p->stack && !canary_intact(p->stack)) [[unlikely]]
+    report_overflow(p);
+  ts.current = n;
+  ts.head = n;
+  jump(p->ctx, n->ctx, nullptr, finishing);
+  if (ts.dead != nullptr) free_dead(ts);
+}
+
+// make_runnable puts n in the run queue if it is not there: a blocked n is unblocked and
+// appended, a floating n is appended, a queued n keeps its place.
+void unblock(tasklet_impl* t) noexcept;
+inline void make_runnable(thread_state& ts, tasklet_impl* n) noexcept {
+  if (n->in_runqueue()) return;
+  if (n->wait != nullptr) unblock(n);
+  ts.append(n);
+}
+
+// switch_to is the one primitive of reference §1.4: switch from current to n (n != current),
+// delivering `bomb` to n. Returns when the caller is resumed; the caller then calls claim().
+// Errors: runtime_error "switch_trap" (before any state changes).
+__attribute__((always_inline)) inline void switch_to(thread_state& ts, tasklet_impl* n,
+                                                     std::exception_ptr bomb = {}) {
+  tasklet_impl* p = ts.current;
+  check_trap(ts);
+  if (bomb) n->bomb = std::move(bomb);
+  make_runnable(ts, n);
+  raw_switch(ts, p, n, false);
+}
+
+// leave_and_switch: current (p) has just left the run queue (paused or blocked). Run the next
+// runnable tasklet, or apply the empty-queue rule (§1.6). For a p that nothing could ever wake,
+// its wait is cancelled, it is put back, and deadlock_error is thrown.
+void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking);
+__attribute__((always_inline)) inline void leave_and_switch(thread_state& ts, tasklet_impl* p,
+                                                            bool blocking) {
+  if (ts.head == p) return;  // p was re-queued while leaving (killed: its last handle was gone)
+  if (ts.head != nullptr)
+    raw_switch(ts, p, ts.head, false);
+  else
+    leave_on_empty_queue(ts, p, blocking);
+}
+
+// block parks the current tasklet in q until wake() or a kill. Errors: runtime_error
+// "this tasklet does not like to be blocked." (block_trap), "switch_trap", deadlock_error, and
+// whatever is thrown into it while it waits.
+void block(thread_state& ts, wait_queue& q, wait_node& n);
+// wake unlinks n and appends its tasklet to its run queue.
+void wake(thread_state& ts, wait_node& n) noexcept;
+
+// terminate ends the current tasklet (reference §1.7); err is its uncaught exception.
+[[noreturn]] void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept;
+// tasklet_entry is where every tasklet starts.
+void tasklet_entry(void*);
+
+}  // namespace stackless::detail
