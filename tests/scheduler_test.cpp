@@ -368,6 +368,26 @@ TEST_F(join, waits_for_several_schedule_steps) {
   EXPECT_EQ(m.blocked(), 0);
 }
 
+TEST_F(join, returns_when_the_target_is_killed) {
+  tasklet t([this] {
+    try {
+      schedule_remove();
+    } catch (const tasklet_exit&) {
+      log("t killed");
+      throw;
+    }
+  });
+  schedule();  // t parks itself
+  tasklet u([&] {
+    t.kill();  // paused target: appended just before u, so u resumes right after t dies
+    log("u after kill");
+  });
+  t.join();
+  log("main joined");
+  EXPECT_THAT(log_, ElementsAre("t killed", "u after kill", "main joined"));
+  EXPECT_FALSE(t.alive());
+}
+
 TEST_F(join, dead_tasklet_returns_at_once) {
   tasklet t([] {});
   tasklet never([] {}, {.start = false});
@@ -530,6 +550,19 @@ TEST_F(schedule_callback, exception_is_printed_and_ignored) {
        pos = err.find("Error in scheduling callback", pos + 1))
     ++reports;
   EXPECT_EQ(reports, 2u) << "one report per switch (main->t, t->main); stderr was:\n" << err;
+}
+
+using schedule_callback_DeathTest = stackless_test;
+
+void switch_inside_schedule_callback() {
+  sl::set_schedule_callback([](tasklet, tasklet) { schedule(); });
+  tasklet t([] {}, {.name = "t"});
+  schedule();
+}
+
+TEST_F(schedule_callback_DeathTest, switching_inside_the_callback_is_fatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(switch_inside_schedule_callback(), "stackless: .*schedule callback");
 }
 
 // ------------------------------------------------------------------------------------------------

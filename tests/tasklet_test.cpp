@@ -176,6 +176,21 @@ TEST_F(tasklet_state, ids_are_unique_and_names_kept) {
   sl::run();
 }
 
+TEST_F(tasklet_state, bind_thread_to_the_owner_is_a_noop) {
+  tasklet t([this] { log("t"); }, {.start = false});
+  EXPECT_NO_THROW(t.bind_thread());
+  EXPECT_NO_THROW(t.bind_thread(std::this_thread::get_id()));
+  EXPECT_EQ(t.thread_id(), std::this_thread::get_id());
+  std::thread other([] {});
+  const std::thread::id other_id = other.get_id();
+  other.join();
+  EXPECT_THROW(t.bind_thread(other_id), sl::runtime_error) << "not implemented yet (tasklet.hpp)";
+  EXPECT_EQ(t.thread_id(), std::this_thread::get_id());
+  t.insert();
+  sl::run();
+  EXPECT_THAT(log_, ElementsAre("t"));
+}
+
 TEST_F(tasklet_state, copies_refer_to_the_same_tasklet) {
   tasklet t([this] { log("t"); }, {.start = false});
   tasklet copy = t;
