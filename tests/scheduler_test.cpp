@@ -1,21 +1,16 @@
 // tests/scheduler_test.cpp — the scheduler of one thread: run-queue order (reference §1.4–§1.5),
 // schedule()/schedule_remove() (§4.4), run() and its nesting (§4.1), runcount (§4.5), the empty
 // queue rule and deadlock (§1.6), termination and error propagation (§1.7), join(), the schedule
-// callback and switch_trap (§4.6), floating-point state across switches, and many switches.
+// callback and switch_trap (§4.6). Floating-point state and many switches are in stack_test.cpp.
 //
 // Execution orders are asserted exactly and derived in comments from the run-queue model; those
 // the reference marks [verified] say so.
-#include <cfenv>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <xmmintrin.h>
-#endif
 
 #include "test_support.hpp"
 
@@ -42,7 +37,6 @@ using uncaught = stackless_test;
 using join = stackless_test;
 using schedule_callback = stackless_test;
 using switch_trap = stackless_test;
-using switching = stackless_test;
 
 // body logs name, yields once, logs "<name> end".
 auto body(std::vector<std::string>& log, std::string name) {
@@ -71,8 +65,8 @@ TEST_F(scheduling, schedule_from_main_visits_everyone_once) {
   EXPECT_TRUE(main_tasklet().next() == t1);
   schedule();
   log("main again");
-  EXPECT_THAT(log_, ElementsAre("t1", "t2", "t3", "main", "t1 end", "t2 end", "t3 end",
-                                "main again"));
+  EXPECT_THAT(log_,
+              ElementsAre("t1", "t2", "t3", "main", "t1 end", "t2 end", "t3 end", "main again"));
   EXPECT_EQ(runcount(), 1);
 }
 
@@ -309,7 +303,8 @@ TEST_F(uncaught, error_handler_runs_in_failing_tasklet_and_swallows) {
 }
 
 TEST_F(uncaught, error_handler_that_throws_delivers_its_exception) {
-  sl::set_error_handler([](tasklet, std::exception_ptr) { throw std::logic_error("from handler"); });
+  sl::set_error_handler(
+      [](tasklet, std::exception_ptr) { throw std::logic_error("from handler"); });
   tasklet f([] { throw std::runtime_error("oops"); });
   tasklet after([this] { log("after"); });
   EXPECT_THROW_WHAT(sl::run(), std::logic_error, "from handler");
@@ -511,9 +506,8 @@ TEST_F(schedule_callback, one_tasklet_scheduling_inside_run) {
 TEST_F(schedule_callback, two_tasklets_round_robin) {
   // Derived from §1.4: every actual switch, including each tasklet's last one, is reported.
   std::vector<std::pair<std::string, std::string>> seen;
-  sl::set_schedule_callback([&](tasklet prev, tasklet next) {
-    seen.emplace_back(label(prev), label(next));
-  });
+  sl::set_schedule_callback(
+      [&](tasklet prev, tasklet next) { seen.emplace_back(label(prev), label(next)); });
   tasklet t1([] { schedule(); }, {.name = "t1"});
   tasklet t2([] { schedule(); }, {.name = "t2"});
   sl::run();
@@ -656,107 +650,6 @@ TEST_F(switch_trap, inside_a_tasklet) {
   sl::run();
   EXPECT_EQ(error, "switch_trap");
   EXPECT_THAT(log_, ElementsAre("t", "u"));
-}
-
-// ------------------------------------------------------------------------------------------------
-// Machine state across switches and many switches
-
-#if defined(__x86_64__) || defined(__i386__)
-// sse_rounding returns the rounding-control bits of MXCSR as a <cfenv> rounding mode.
-int sse_rounding() { return static_cast<int>(_mm_getcsr() & 0x6000u) >> 3; }
-#endif
-
-double divide(double a, double b) {
-  volatile double x = a, y = b;
-  volatile double q = x / y;
-  return q;
-}
-
-TEST_F(switching, rounding_mode_is_per_tasklet) {
-  // Boost.Context's fcontext saves MXCSR and the x87 control word per context, so each tasklet
-  // keeps its own rounding mode across switches and main's is untouched.
-  ASSERT_EQ(std::fegetround(), FE_TONEAREST);
-  const double nearest = divide(1.0, 3.0);
-  int a_after = -1, b_initial = -1, b_after = -1, a_sse = -1, b_sse = -1;
-  double a_quotient = 0, b_quotient = 0;
-  tasklet a([&] {
-    std::fesetround(FE_UPWARD);
-    schedule();
-    a_after = std::fegetround();
-#if defined(__x86_64__) || defined(__i386__)
-    a_sse = sse_rounding();
-#endif
-    a_quotient = divide(1.0, 3.0);
-  });
-  tasklet b([&] {
-    b_initial = std::fegetround();
-    std::fesetround(FE_DOWNWARD);
-    schedule();
-    b_after = std::fegetround();
-#if defined(__x86_64__) || defined(__i386__)
-    b_sse = sse_rounding();
-#endif
-    b_quotient = divide(1.0, 3.0);
-  });
-  sl::run();
-  EXPECT_EQ(std::fegetround(), FE_TONEAREST) << "main's rounding mode was changed by a tasklet";
-  EXPECT_EQ(a_after, FE_UPWARD);
-  EXPECT_EQ(b_initial, FE_TONEAREST);
-  EXPECT_EQ(b_after, FE_DOWNWARD);
-#if defined(__x86_64__) || defined(__i386__)
-  EXPECT_EQ(a_sse, FE_UPWARD);
-  EXPECT_EQ(b_sse, FE_DOWNWARD);
-  EXPECT_EQ(sse_rounding(), FE_TONEAREST);
-#endif
-  EXPECT_GT(a_quotient, b_quotient);
-  EXPECT_GE(a_quotient, nearest);
-  EXPECT_LE(b_quotient, nearest);
-  EXPECT_EQ(divide(1.0, 3.0), nearest);
-}
-
-TEST_F(switching, double_computations_survive_switches) {
-  constexpr int tasklets = 4, steps = 1000;
-  auto series = [](int k, bool yield) {
-    double sum = 0.0, product = 1.0;
-    for (int i = 1; i <= steps; ++i) {
-      sum += 1.0 / (static_cast<double>(i) * i + k);
-      product *= 1.0 + 1.0 / (i + k + 0.5);
-      if (yield) schedule();
-    }
-    return sum * 1e6 + product;
-  };
-  double expected[tasklets], got[tasklets] = {};
-  for (int k = 0; k < tasklets; ++k) expected[k] = series(k, false);
-  for (int k = 0; k < tasklets; ++k) tasklet([&, k] { got[k] = series(k, true); });
-  sl::run();
-  for (int k = 0; k < tasklets; ++k) EXPECT_EQ(got[k], expected[k]) << "tasklet " << k;
-}
-
-TEST_F(switching, ten_thousand_tasklets_switch_a_hundred_times) {
-#if STACKLESS_TEST_TSAN
-  // ThreadSanitizer gives every fiber a thread slot and cannot have more than about 8,000 alive.
-  constexpr long n = 4'000, steps = 100;
-#else
-  constexpr long n = 10'000, steps = 100;
-#endif
-  long counter = 0, out_of_order = 0, finished = 0;
-  for (long i = 0; i < n; ++i) {
-    tasklet([&, i] {
-      for (long k = 0; k < steps; ++k) {
-        // Round robin: in round k, tasklet i is the (k * n + i)-th step.
-        if (counter != k * n + i) ++out_of_order;
-        ++counter;
-        schedule();
-      }
-      ++finished;
-    });
-  }
-  EXPECT_EQ(runcount(), n + 1);
-  sl::run();
-  EXPECT_EQ(counter, n * steps);
-  EXPECT_EQ(out_of_order, 0);
-  EXPECT_EQ(finished, n);
-  EXPECT_EQ(runcount(), 1);
 }
 
 }  // namespace

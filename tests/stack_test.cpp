@@ -1,11 +1,13 @@
-// tests/stack_test.cpp — stacks and the lifetime of what lives on them: stack sizes and use,
-// the bounded stack cache, configure(), 100,000 live tasklets, lifetime of tasklets and their
-// callables (reference §2.9, DESIGN principle 3), unwinding deep stacks on kill, and overflow
-// reports (guard page and canary) checked in child processes.
+// tests/stack_test.cpp — stacks, contexts and the lifetime of what lives on them: stack sizes and
+// use, the bounded stack cache, configure(), machine state across switches, 10,000 tasklets
+// switching and 100,000 live tasklets, lifetime of tasklets and their callables (reference §2.9,
+// DESIGN principle 3), unwinding deep stacks on kill, and overflow reports (guard page and
+// canary) checked in child processes.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <array>
+#include <cfenv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "test_support.hpp"
 
@@ -35,6 +41,7 @@ using ::testing::ElementsAreArray;
 using stack_size = stackless_test;
 using stack_cache = stackless_test;
 using many_tasklets = stackless_test;
+using switching = stackless_test;
 using tasklet_lifetime = stackless_test;
 using deep_unwind = stackless_test;
 using configure_DeathTest = stackless_test;
@@ -116,6 +123,107 @@ TEST_F(stack_cache, stays_bounded) {
   tasklet t([] {});
   EXPECT_EQ(sl::memory_stats().stacks_cached, cached - 1);
   sl::run();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Machine state across switches and many switches
+
+#if defined(__x86_64__) || defined(__i386__)
+// sse_rounding returns the rounding-control bits of MXCSR as a <cfenv> rounding mode.
+int sse_rounding() { return static_cast<int>(_mm_getcsr() & 0x6000u) >> 3; }
+#endif
+
+double divide(double a, double b) {
+  volatile double x = a, y = b;
+  volatile double q = x / y;
+  return q;
+}
+
+TEST_F(switching, rounding_mode_is_per_tasklet) {
+  // Boost.Context's fcontext saves MXCSR and the x87 control word per context, so each tasklet
+  // keeps its own rounding mode across switches and main's is untouched.
+  ASSERT_EQ(std::fegetround(), FE_TONEAREST);
+  const double nearest = divide(1.0, 3.0);
+  int a_after = -1, b_initial = -1, b_after = -1, a_sse = -1, b_sse = -1;
+  double a_quotient = 0, b_quotient = 0;
+  tasklet a([&] {
+    std::fesetround(FE_UPWARD);
+    schedule();
+    a_after = std::fegetround();
+#if defined(__x86_64__) || defined(__i386__)
+    a_sse = sse_rounding();
+#endif
+    a_quotient = divide(1.0, 3.0);
+  });
+  tasklet b([&] {
+    b_initial = std::fegetround();
+    std::fesetround(FE_DOWNWARD);
+    schedule();
+    b_after = std::fegetround();
+#if defined(__x86_64__) || defined(__i386__)
+    b_sse = sse_rounding();
+#endif
+    b_quotient = divide(1.0, 3.0);
+  });
+  sl::run();
+  EXPECT_EQ(std::fegetround(), FE_TONEAREST) << "main's rounding mode was changed by a tasklet";
+  EXPECT_EQ(a_after, FE_UPWARD);
+  EXPECT_EQ(b_initial, FE_TONEAREST);
+  EXPECT_EQ(b_after, FE_DOWNWARD);
+#if defined(__x86_64__) || defined(__i386__)
+  EXPECT_EQ(a_sse, FE_UPWARD);
+  EXPECT_EQ(b_sse, FE_DOWNWARD);
+  EXPECT_EQ(sse_rounding(), FE_TONEAREST);
+#endif
+  EXPECT_GT(a_quotient, b_quotient);
+  EXPECT_GE(a_quotient, nearest);
+  EXPECT_LE(b_quotient, nearest);
+  EXPECT_EQ(divide(1.0, 3.0), nearest);
+}
+
+TEST_F(switching, double_computations_survive_switches) {
+  constexpr int tasklets = 4, steps = 1000;
+  auto series = [](int k, bool yield) {
+    double sum = 0.0, product = 1.0;
+    for (int i = 1; i <= steps; ++i) {
+      sum += 1.0 / (static_cast<double>(i) * i + k);
+      product *= 1.0 + 1.0 / (i + k + 0.5);
+      if (yield) schedule();
+    }
+    return sum * 1e6 + product;
+  };
+  double expected[tasklets], got[tasklets] = {};
+  for (int k = 0; k < tasklets; ++k) expected[k] = series(k, false);
+  for (int k = 0; k < tasklets; ++k) tasklet([&, k] { got[k] = series(k, true); });
+  sl::run();
+  for (int k = 0; k < tasklets; ++k) EXPECT_EQ(got[k], expected[k]) << "tasklet " << k;
+}
+
+TEST_F(switching, ten_thousand_tasklets_switch_a_hundred_times) {
+#if STACKLESS_TEST_TSAN
+  // ThreadSanitizer gives every fiber a thread slot and cannot have more than about 8,000 alive.
+  constexpr long n = 4'000, steps = 100;
+#else
+  constexpr long n = 10'000, steps = 100;
+#endif
+  long counter = 0, out_of_order = 0, finished = 0;
+  for (long i = 0; i < n; ++i) {
+    tasklet([&, i] {
+      for (long k = 0; k < steps; ++k) {
+        // Round robin: in round k, tasklet i is the (k * n + i)-th step.
+        if (counter != k * n + i) ++out_of_order;
+        ++counter;
+        schedule();
+      }
+      ++finished;
+    });
+  }
+  EXPECT_EQ(runcount(), n + 1);
+  sl::run();
+  EXPECT_EQ(counter, n * steps);
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(finished, n);
+  EXPECT_EQ(runcount(), 1);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -261,13 +369,17 @@ TEST_F(tasklet_lifetime, callable_destroyed_on_own_stack_before_last_switch) {
     }
   };
   std::uint64_t body_id = 0, destructor_id = 0;
-  tasklet t([&body_id, this, p = probe(&log_, &destructor_id)] {
-    body_id = current().id();
-    log("body");
-    return 7;  // the return value is discarded
-  }, {.name = "t"});
+  tasklet t(
+      [&body_id, this, p = probe(&log_, &destructor_id)] {
+        body_id = current().id();
+        log("body");
+        return 7;  // the return value is discarded
+      },
+      {.name = "t"});
   sl::set_schedule_callback([this](tasklet prev, tasklet next) {
-    auto label = [](const tasklet& x) { return x.is_main() ? std::string("main") : std::string(x.name()); };
+    auto label = [](const tasklet& x) {
+      return x.is_main() ? std::string("main") : std::string(x.name());
+    };
     log(label(prev) + "->" + label(next));
   });
   sl::run();
@@ -354,13 +466,13 @@ TEST_F(configure_DeathTest, after_first_use_throws) {
   EXPECT_THROW(sl::configure({}), sl::runtime_error);
 }
 
-#define CHILD_CHECK(condition)                                                     \
-  do {                                                                             \
-    if (!(condition)) {                                                            \
+#define CHILD_CHECK(condition)                                                          \
+  do {                                                                                  \
+    if (!(condition)) {                                                                 \
       std::fprintf(stderr, "child check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::fflush(stderr);                                                         \
-      std::_Exit(1);                                                               \
-    }                                                                              \
+      std::fflush(stderr);                                                              \
+      std::_Exit(1);                                                                    \
+    }                                                                                   \
   } while (0)
 
 void configure_fresh_process() {
@@ -407,7 +519,8 @@ TEST_F(configure_DeathTest, before_first_use_takes_effect) {
 // Stack overflow: a guard page (the first guarded_stack_limit stacks) or the canary at the low end
 // of an unguarded stack, checked at each switch-out. Both print the same report and abort.
 
-constexpr const char* overflow_report = "stackless: tasklet [0-9]+ 'deep' overflowed its [0-9]+ KiB stack";
+constexpr const char* overflow_report =
+    "stackless: tasklet [0-9]+ 'deep' overflowed its [0-9]+ KiB stack";
 
 volatile bool keep_recursing = true;
 
@@ -440,20 +553,22 @@ TEST_F(overflow_DeathTest, guard_page_names_the_tasklet) {
 
 void overflow_unguarded_stack() {
   sl::configure({.guarded_stack_limit = 0});
-  tasklet t([] {
-    // The stack's low end, from its size and use (it is page aligned).
-    volatile char anchor = 0;
-    const auto here = reinterpret_cast<std::uintptr_t>(&anchor);
-    const std::uintptr_t low =
-        (here - (current().stack_size() - current().stack_used())) & ~(std::uintptr_t{page()} - 1);
-    // Keep the overflow inside writable memory: map a landing zone right below the stack, page by
-    // page, leaving alone pages that are mapped already (typically another tasklet's stack).
-    constexpr std::uintptr_t landing = 64 * 1024;
-    for (std::uintptr_t a = low - page(); a >= low - landing; a -= page())
-      ::mmap(reinterpret_cast<void*>(a), page(), PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    overflow_to(low - 2048, 0);
-  }, {.name = "deep"});
+  tasklet t(
+      [] {
+        // The stack's low end, from its size and use (it is page aligned).
+        volatile char anchor = 0;
+        const auto here = reinterpret_cast<std::uintptr_t>(&anchor);
+        const std::uintptr_t low = (here - (current().stack_size() - current().stack_used())) &
+                                   ~(std::uintptr_t{page()} - 1);
+        // Keep the overflow inside writable memory: map a landing zone right below the stack, page by
+        // page, leaving alone pages that are mapped already (typically another tasklet's stack).
+        constexpr std::uintptr_t landing = 64 * 1024;
+        for (std::uintptr_t a = low - page(); a >= low - landing; a -= page())
+          ::mmap(reinterpret_cast<void*>(a), page(), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        overflow_to(low - 2048, 0);
+      },
+      {.name = "deep"});
   tasklet other([] {});
   sl::run();
 }

@@ -138,8 +138,8 @@ TEST_F(tasklet_state, predicates_seen_from_inside) {
   } in_run{}, in_schedule{};
   auto observe = [&](seen& s) {
     tasklet c = current();
-    s = {c == t,           c.is_current(), c.is_main(),    c.alive(),      c.scheduled(),
-         c.paused(),       m.is_current(), m.paused(),     m.scheduled(),  runcount()};
+    s = {c == t,     c.is_current(), c.is_main(), c.alive(),     c.scheduled(),
+         c.paused(), m.is_current(), m.paused(),  m.scheduled(), runcount()};
   };
   t = tasklet([&] { observe(in_run); });
   sl::run();  // main waits inside run(): paused, not counted
@@ -247,7 +247,8 @@ TEST_F(tasklet_queue, dead_tasklet_cannot_run) {
 }
 
 TEST_F(tasklet_queue, current_cannot_be_removed) {
-  EXPECT_THROW_WHAT(current().remove(), sl::runtime_error, "The current tasklet cannot be removed.");
+  EXPECT_THROW_WHAT(current().remove(), sl::runtime_error,
+                    "The current tasklet cannot be removed.");
   EXPECT_TRUE(main_tasklet().scheduled());
   std::string inside;
   tasklet t([&] {
@@ -263,7 +264,12 @@ TEST_F(tasklet_queue, current_cannot_be_removed) {
 
 TEST_F(tasklet_queue, blocked_tasklet_cannot_be_moved) {
   tasklet p([this] { log("p"); }, {.name = "p", .start = false});
-  tasklet b([&] { p.join(); log("b joined"); }, {.name = "b"});
+  tasklet b(
+      [&] {
+        p.join();
+        log("b joined");
+      },
+      {.name = "b"});
   sl::run();  // b blocks in join(); the queue empties, main's run() returns (§1.6)
   EXPECT_TRUE(log_.empty());
   EXPECT_TRUE(b.alive());
@@ -378,11 +384,13 @@ TEST_F(tasklet_switch, caller_is_paused_inside_target) {
 
 TEST_F(tasklet_switch, switching_back_and_forth) {
   tasklet m = main_tasklet();
-  tasklet t([&] {
-    log("t");
-    m.switch_to();  // t becomes paused, main resumes
-    log("t end");
-  }, {.start = false});
+  tasklet t(
+      [&] {
+        log("t");
+        m.switch_to();  // t becomes paused, main resumes
+        log("t end");
+      },
+      {.start = false});
   t.switch_to();
   log("main");
   EXPECT_TRUE(t.paused());
@@ -412,23 +420,27 @@ TEST_F(tasklet_switch, main_switching_away_without_a_handle) {
 struct victim_and_other {
   tasklet v, o;
   victim_and_other(std::vector<std::string>& log) {
-    v = tasklet([&log] {
-      log.push_back("v start");
-      try {
-        schedule();
-        log.push_back("v resumed");
-      } catch (const tasklet_exit&) {
-        log.push_back("v exit");
-        throw;
-      }
-    }, {.name = "v"});
-    o = tasklet([&log] {
-      log.push_back("o start");
-      schedule();
-      log.push_back("o resumed");
-      schedule();
-      log.push_back("o end");
-    }, {.name = "o"});
+    v = tasklet(
+        [&log] {
+          log.push_back("v start");
+          try {
+            schedule();
+            log.push_back("v resumed");
+          } catch (const tasklet_exit&) {
+            log.push_back("v exit");
+            throw;
+          }
+        },
+        {.name = "v"});
+    o = tasklet(
+        [&log] {
+          log.push_back("o start");
+          schedule();
+          log.push_back("o resumed");
+          schedule();
+          log.push_back("o end");
+        },
+        {.name = "o"});
     schedule();  // both start and yield: the queue is main, v, o again
   }
 };
@@ -440,8 +452,8 @@ TEST_F(tasklet_kill, runnable_target_keeps_its_place) {
   log("main after kill");
   EXPECT_FALSE(s.v.alive());
   sl::run();
-  EXPECT_THAT(log_, ElementsAre("v start", "o start", "v exit", "o resumed", "main after kill",
-                                "o end"));
+  EXPECT_THAT(log_,
+              ElementsAre("v start", "o start", "v exit", "o resumed", "main after kill", "o end"));
 }
 
 TEST_F(tasklet_kill, paused_target_returns_right_after_it_dies) {
@@ -451,8 +463,8 @@ TEST_F(tasklet_kill, paused_target_returns_right_after_it_dies) {
   log("main after kill");
   EXPECT_FALSE(s.v.alive());
   sl::run();
-  EXPECT_THAT(log_, ElementsAre("v start", "o start", "v exit", "main after kill", "o resumed",
-                                "o end"));
+  EXPECT_THAT(log_,
+              ElementsAre("v start", "o start", "v exit", "main after kill", "o resumed", "o end"));
 }
 
 TEST_F(tasklet_kill, blocked_target_is_unblocked_and_returns_right_after_it_dies) {

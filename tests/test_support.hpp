@@ -122,17 +122,17 @@ class stackless_test : public ::testing::Test {
 
 // EXPECT_THROW_WHAT(statement, type, message): statement throws exactly `type` (or a subclass)
 // whose what() equals message.
-#define EXPECT_THROW_WHAT(statement, exception_type, message)                                 \
-  do {                                                                                        \
-    bool stackless_caught_ = false;                                                           \
-    try {                                                                                     \
-      statement;                                                                              \
-    } catch (const exception_type& stackless_e_) {                                            \
-      stackless_caught_ = true;                                                               \
-      EXPECT_STREQ(stackless_e_.what(), message) << "thrown by: " #statement;                 \
-    } catch (...) {                                                                           \
-      stackless_caught_ = true;                                                               \
-      ADD_FAILURE() << #statement " threw an exception that is not " #exception_type;         \
-    }                                                                                         \
-    if (!stackless_caught_) ADD_FAILURE() << #statement " did not throw " #exception_type;    \
+#define EXPECT_THROW_WHAT(statement, exception_type, message)                              \
+  do {                                                                                     \
+    bool stackless_caught_ = false;                                                        \
+    try {                                                                                  \
+      statement;                                                                           \
+    } catch (const exception_type& stackless_e_) {                                         \
+      stackless_caught_ = true;                                                            \
+      EXPECT_STREQ(stackless_e_.what(), message) << "thrown by: " #statement;              \
+    } catch (...) {                                                                        \
+      stackless_caught_ = true;                                                            \
+      ADD_FAILURE() << #statement " threw an exception that is not " #exception_type;      \
+    }                                                                                      \
+    if (!stackless_caught_) ADD_FAILURE() << #statement " did not throw " #exception_type; \
   } while (0)
