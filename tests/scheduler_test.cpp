@@ -186,6 +186,29 @@ TEST_F(run_loop, nested_run_returns_when_queue_empties) {
   EXPECT_TRUE(main_paused);
 }
 
+TEST_F(run_loop, switching_to_an_outer_run_caller_ends_the_inner_run_too) {
+  // §4.1 (3e, 4): main's run() returns when main is switched to; the deeper run() caller t1 is
+  // popped as well and appended, and its run() returns when it next runs.
+  tasklet t1([this] {
+    log("t1");
+    sl::run();
+    log("t1 after inner run");
+  });
+  tasklet t2([this] {
+    log("t2");
+    main_tasklet().switch_to();
+    log("t2 end");
+  });
+  sl::run();
+  log("main back");
+  EXPECT_TRUE(t1.scheduled());
+  EXPECT_TRUE(t2.paused());
+  EXPECT_EQ(runcount(), 2);
+  sl::run();
+  t2.run();
+  EXPECT_THAT(log_, ElementsAre("t1", "t2", "main back", "t1 after inner run", "t2 end"));
+}
+
 TEST_F(run_loop, run_from_a_tasklet_with_empty_queue_returns_at_once) {
   tasklet t([this] {
     sl::run();
@@ -381,6 +404,24 @@ TEST_F(join, returns_when_the_target_is_killed) {
   log("main joined");
   EXPECT_THAT(log_, ElementsAre("t killed", "u after kill", "main joined"));
   EXPECT_FALSE(t.alive());
+}
+
+TEST_F(join, main_left_waiting_by_the_last_tasklet_gets_deadlock) {
+  // main waits for p, which nobody will start; when t, the last runnable, ends, main is woken with
+  // deadlock_error (errors.hpp; reference §1.7 "If T ended normally and the runqueue is now
+  // empty").
+  tasklet p([] {}, {.start = false});
+  tasklet t([this] {
+    log("t");
+    schedule();
+    log("t end");
+  });
+  EXPECT_THROW(p.join(), sl::deadlock_error);
+  EXPECT_THAT(log_, ElementsAre("t", "t end"));
+  EXPECT_EQ(main_tasklet().blocked(), 0);
+  EXPECT_TRUE(main_tasklet().is_current());
+  EXPECT_EQ(sl::memory_stats().wait_nodes, 0u);
+  EXPECT_TRUE(p.paused());
 }
 
 TEST_F(join, dead_tasklet_returns_at_once) {
