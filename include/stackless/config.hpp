@@ -38,7 +38,7 @@ struct config {
 // the first tasklet, scheduler call or current()).
 // Switches: never. Threads: any, once.
 // Errors: runtime_error if the runtime is already in use; std::invalid_argument for a value that
-// cannot work (a stack smaller than 16 KiB).
+// cannot work (a default stack smaller than 8 KiB).
 void configure(const config& c);
 
 // current_config returns the configuration in force.

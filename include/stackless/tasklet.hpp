@@ -82,8 +82,9 @@ class tasklet {
   // captured are destroyed on that stack when f returns, before the tasklet's last switch.
   // With opts.start (the default) the tasklet is appended to the calling thread's run queue.
   // Switches: never. Threads: the tasklet belongs to the calling thread.
-  // Errors: std::bad_alloc when no stack can be mapped; std::length_error when f does not fit in
-  // half of the stack; runtime_error for stack_mode::sliced (not implemented yet).
+  // Errors: std::bad_alloc when no stack can be mapped; std::invalid_argument when
+  // opts.stack_size is below 8 KiB; std::length_error when f does not fit in half of the stack;
+  // runtime_error for stack_mode::sliced (not implemented yet).
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, tasklet> && std::is_invocable_v<std::decay_t<F>&>)
   explicit tasklet(F&& f, tasklet_options opts = {}) {
@@ -113,6 +114,8 @@ class tasklet {
   }
 
   // operator bool: true unless the handle is empty (a dead tasklet's handle is still true).
+  // Every other member throws runtime_error("operation on an empty tasklet handle") on an empty
+  // handle.
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
   // insert appends a paused tasklet to its run queue; no-op if it is already runnable or current.

@@ -29,10 +29,10 @@ constexpr std::size_t kSanitizerStackFactor = 1;
 }  // namespace
 
 void configure(const config& c) {
-  if (c.default_stack_size < 16 * 1024)
+  if (c.default_stack_size < 8 * 1024)
     throw std::invalid_argument("config::default_stack_size " +
                                 std::to_string(c.default_stack_size) +
-                                " is below the minimum of 16384 bytes");
+                                " is below the minimum of 8192 bytes");
   if (g_used.load(std::memory_order_acquire))
     throw runtime_error(
         "configure() must be called before the runtime is first used (before the first tasklet, "
