@@ -86,7 +86,8 @@ class tasklet {
   // opts.stack_size is below 8 KiB; std::length_error when f does not fit in half of the stack;
   // runtime_error for stack_mode::sliced (not implemented yet).
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, tasklet> && std::is_invocable_v<std::decay_t<F>&>)
+    requires(!std::is_same_v<std::remove_cvref_t<F>, tasklet> &&
+             std::is_invocable_v<std::decay_t<F>&>)
   explicit tasklet(F&& f, tasklet_options opts = {}) {
     using Fn = std::decay_t<F>;
     void* storage = nullptr;
@@ -159,10 +160,10 @@ class tasklet {
   void join();
 
   // State predicates (reference §2.2). Switches: never. Threads: any.
-  bool alive() const;       // has started or can start, and has not ended
-  bool scheduled() const;   // in a run queue (current included) or blocked
-  int blocked() const;      // -1 waiting to receive (channel, lock, join…), +1 waiting to send, 0 not
-  bool paused() const;      // alive and not scheduled
+  bool alive() const;      // has started or can start, and has not ended
+  bool scheduled() const;  // in a run queue (current included) or blocked
+  int blocked() const;  // -1 waiting to receive (channel, lock, join…), +1 waiting to send, 0 not
+  bool paused() const;  // alive and not scheduled
   bool is_main() const;     // the main tasklet of its own thread
   bool is_current() const;  // the running tasklet of its own thread
   // atomic: while set, the watchdog does not pre-empt this tasklet (see atomic.hpp).

@@ -60,7 +60,8 @@ void release(context& c) noexcept {
 #if defined(STACKLESS_ASAN)
   // The frames that were live at the context's last switch never returned: clear their redzones
   // so the next user of this stack memory starts clean.
-  if (c.entry != nullptr && c.stack_low != nullptr) ASAN_UNPOISON_MEMORY_REGION(c.stack_low, c.stack_size);
+  if (c.entry != nullptr && c.stack_low != nullptr)
+    ASAN_UNPOISON_MEMORY_REGION(c.stack_low, c.stack_size);
 #endif
 #if defined(STACKLESS_TSAN)
   if (c.owns_tsan_fiber && c.tsan_fiber != nullptr) __tsan_destroy_fiber(c.tsan_fiber);

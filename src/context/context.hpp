@@ -52,7 +52,7 @@ struct context {
   void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber
   unsigned valgrind_id = 0;         // Valgrind's stack registration
   bool owns_tsan_fiber = false;
-  entry_point entry = nullptr;      // where a prepared context starts; null for a thread's stack
+  entry_point entry = nullptr;  // where a prepared context starts; null for a thread's stack
 };
 
 // init_thread describes the calling thread's own stack in c.

@@ -46,7 +46,9 @@ namespace detail {
 
 void mark_runtime_used() noexcept { g_used.store(true, std::memory_order_release); }
 
-std::size_t effective_stack_size(std::size_t requested) { return requested * kSanitizerStackFactor; }
+std::size_t effective_stack_size(std::size_t requested) {
+  return requested * kSanitizerStackFactor;
+}
 
 }  // namespace detail
 }  // namespace stackless

@@ -176,8 +176,9 @@ tasklet& tasklet::remove() {
 void tasklet::run() {
   tasklet_impl& t = checked();
   if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
-  if (!t.alive) throw runtime_error(t.owner ? "You cannot run an unbound(dead) tasklet"
-                                            : "tasklet has no thread");
+  if (!t.alive)
+    throw runtime_error(t.owner ? "You cannot run an unbound(dead) tasklet"
+                                : "tasklet has no thread");
   thread_state& ts = same_thread(t);
   tasklet_impl* p = ts.current;
   if (&t != p) detail::switch_to(ts, &t);
@@ -206,7 +207,9 @@ void tasklet::switch_to() {
   claim(p);
 }
 
-void tasklet::kill(bool pending) { throw_exception(std::make_exception_ptr(tasklet_exit{}), pending); }
+void tasklet::kill(bool pending) {
+  throw_exception(std::make_exception_ptr(tasklet_exit{}), pending);
+}
 
 void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   if (!e) throw std::invalid_argument("throw_exception needs an exception");
@@ -254,7 +257,9 @@ bool tasklet::is_current() const {
 bool tasklet::atomic() const { return checked().atomic; }
 bool tasklet::set_atomic(bool flag) { return std::exchange(checked().atomic, flag); }
 bool tasklet::ignore_nesting() const { return checked().ignore_nesting; }
-bool tasklet::set_ignore_nesting(bool flag) { return std::exchange(checked().ignore_nesting, flag); }
+bool tasklet::set_ignore_nesting(bool flag) {
+  return std::exchange(checked().ignore_nesting, flag);
+}
 bool tasklet::block_trap() const { return checked().block_trap; }
 void tasklet::set_block_trap(bool flag) { checked().block_trap = flag; }
 std::thread::id tasklet::thread_id() const { return checked().thread; }

@@ -42,9 +42,9 @@ struct tasklet_impl {
   entry_fn entry = nullptr;
   destroy_fn destroy = nullptr;
 
-  std::exception_ptr bomb;     // exception to throw when this tasklet next resumes (tempval)
-  wait_node* wait = nullptr;   // set while blocked
-  wait_queue joiners;          // tasklets blocked in join() on this one
+  std::exception_ptr bomb;    // exception to throw when this tasklet next resumes (tempval)
+  wait_node* wait = nullptr;  // set while blocked
+  wait_queue joiners;         // tasklets blocked in join() on this one
 
   std::uint64_t id = 0;
   std::string name;
@@ -55,7 +55,7 @@ struct tasklet_impl {
   bool atomic = false;
   bool ignore_nesting = false;
   bool block_trap = false;
-  bool in_run = false;   // inside run(): on its thread's watchdog stack
+  bool in_run = false;  // inside run(): on its thread's watchdog stack
 
   bool in_runqueue() const noexcept { return next != nullptr; }
   bool floating() const noexcept { return next == nullptr && wait == nullptr; }

@@ -146,7 +146,10 @@ thread_state::~thread_state() {
   main->owner = nullptr;
   {
     std::lock_guard lock(g_threads_mutex);
-    if (all_prev != nullptr) all_prev->all_next = all_next; else g_threads = all_next;
+    if (all_prev != nullptr)
+      all_prev->all_next = all_next;
+    else
+      g_threads = all_next;
     if (all_next != nullptr) all_next->all_prev = all_prev;
     g_retired_records.fetch_add(live_records.load(std::memory_order_relaxed),
                                 std::memory_order_relaxed);

@@ -29,8 +29,9 @@ struct thread_state {
   int switch_trap = 0;
   bool in_schedule_callback = false;
 
-  tasklet_impl* dead = nullptr;  // finished tasklet whose stack is freed right after its last switch
-  tasklet_impl registry;         // sentinel of the list of every record of this thread
+  tasklet_impl* dead =
+      nullptr;            // finished tasklet whose stack is freed right after its last switch
+  tasklet_impl registry;  // sentinel of the list of every record of this thread
 
   stack_cache stacks;
   thread_signal_stack signal_stack;

@@ -38,13 +38,22 @@ struct wait_queue {
     n.queue = this;
     n.next = nullptr;
     n.prev = tail;
-    if (tail != nullptr) tail->next = &n; else head = &n;
+    if (tail != nullptr)
+      tail->next = &n;
+    else
+      head = &n;
     tail = &n;
     ++count;
   }
   void unlink(wait_node& n) noexcept {
-    if (n.prev != nullptr) n.prev->next = n.next; else head = n.next;
-    if (n.next != nullptr) n.next->prev = n.prev; else tail = n.prev;
+    if (n.prev != nullptr)
+      n.prev->next = n.next;
+    else
+      head = n.next;
+    if (n.next != nullptr)
+      n.next->prev = n.prev;
+    else
+      tail = n.prev;
     n.next = n.prev = nullptr;
     n.queue = nullptr;
     --count;

@@ -14,10 +14,10 @@
 namespace stackless::detail {
 
 struct stack_block {
-  void* map_base = nullptr;    // start of the mapping (the guard page, if any)
-  std::size_t map_size = 0;    // bytes mapped
-  void* low = nullptr;         // lowest usable address
-  std::size_t size = 0;        // usable bytes
+  void* map_base = nullptr;  // start of the mapping (the guard page, if any)
+  std::size_t map_size = 0;  // bytes mapped
+  void* low = nullptr;       // lowest usable address
+  std::size_t size = 0;      // usable bytes
   bool guarded = false;
   explicit operator bool() const noexcept { return low != nullptr; }
 };
