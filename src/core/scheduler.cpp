@@ -1,6 +1,7 @@
 // scheduler.cpp — the free functions of scheduler.hpp, the hooks, and memory statistics.
 #include <stackless/debug.hpp>
 #include <stackless/scheduler.hpp>
+#include <stackless/timer.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +13,7 @@ namespace stackless {
 namespace detail {
 
 std::atomic<bool> g_has_schedule_callback{false};
+std::atomic<bool> g_has_channel_callback{false};
 
 namespace {
 
@@ -57,6 +59,23 @@ void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept {
   ts.in_schedule_callback = false;
 }
 
+void call_channel_callback(thread_state& ts, tasklet_impl* acting, bool sending, bool will_block) {
+  channel_callback cb;
+  {
+    std::lock_guard lock(g_hooks_mutex);
+    cb = g_channel_callback;
+  }
+  if (!cb) return;
+  ts.in_channel_callback = true;
+  try {
+    cb(handle(acting), sending, will_block);
+  } catch (...) {
+    ts.in_channel_callback = false;
+    throw;
+  }
+  ts.in_channel_callback = false;
+}
+
 bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept {
   error_handler h;
   {
@@ -84,6 +103,7 @@ int runcount() { return state().runcount; }
 
 void schedule() {
   thread_state& ts = state();
+  maybe_poll_timers(ts);
   tasklet_impl* p = ts.current;
   if (p->next != p) detail::switch_to(ts, p->next);
   claim(p);
@@ -127,6 +147,21 @@ tasklet run(const run_options& opts) { return run_queue(opts); }
 
 void tick(std::uint32_t) {}
 
+namespace detail {
+
+void sleep_until_ns(std::int64_t deadline) {
+  if (deadline <= now_ns()) {  // nothing to wait for: yield
+    schedule();
+    return;
+  }
+  thread_state& ts = state();
+  check_can_block(ts);
+  wait_state ws;  // no nodes: only the deadline ends it
+  wait(ts, ws, deadline);
+}
+
+}  // namespace detail
+
 switch_trap::switch_trap() { ++state().switch_trap; }
 switch_trap::~switch_trap() { --state().switch_trap; }
 
@@ -143,6 +178,7 @@ schedule_callback set_schedule_callback(schedule_callback cb) {
 
 channel_callback set_channel_callback(channel_callback cb) {
   std::lock_guard lock(g_hooks_mutex);
+  g_has_channel_callback.store(static_cast<bool>(cb), std::memory_order_relaxed);
   return std::exchange(g_channel_callback, std::move(cb));
 }
 

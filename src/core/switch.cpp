@@ -4,6 +4,8 @@
 
 #include <stackless/config.hpp>
 
+#include <stackless/timer.hpp>
+
 #include "context/fatal.hpp"
 
 namespace stackless::detail {
@@ -35,15 +37,48 @@ void free_dead(thread_state& ts) noexcept {
   if (d->refs.load(std::memory_order_acquire) == 0) last_reference(d);
 }
 
+namespace {
+
+// fire_due fires every timer whose deadline is at or before now: the waiting tasklets time out
+// and are appended in deadline order.
+void fire_due(thread_state& ts, std::int64_t now) noexcept {
+  while (!ts.timers.empty() && ts.timers.top().deadline <= now) {
+    timer_entry& e = ts.timers.top();
+    ts.timers.remove(e);
+    end_wait(ts, static_cast<tasklet_impl*>(e.owner), wait_outcome::timed_out);
+  }
+}
+
+// idle: nothing is runnable but timers are pending. Sleep until the earliest deadline (no busy
+// wait) and fire what is due, until something is runnable or no timer is left.
+void idle(thread_state& ts) noexcept {
+  while (ts.head == nullptr && !ts.timers.empty()) {
+    fire_due(ts, now_ns());
+    if (ts.head == nullptr && !ts.timers.empty()) ts.idle.park_until(ts.timers.top().deadline);
+  }
+}
+
+}  // namespace
+
+void poll_timers(thread_state& ts) noexcept { fire_due(ts, now_ns()); }
+
 void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
   tasklet_impl* w = ts.watchdog();
+  if (w == p && !blocking) {  // e.g. main alone calls schedule_remove(): a no-op
+    ts.append(p);
+    return;
+  }
+  if (!ts.timers.empty()) {
+    idle(ts);
+    if (ts.head == p) return;  // p's own deadline passed
+    if (ts.head != nullptr) {
+      raw_switch(ts, p, ts.head, false);
+      return;
+    }
+  }
   if (w != p && w->floating()) {
     ts.append(w);
     raw_switch(ts, p, w, false);
-    return;
-  }
-  if (w == p && !blocking) {  // e.g. main alone calls schedule_remove(): a no-op
-    ts.append(p);
     return;
   }
   // Nothing could ever wake p: put it back as it was and fail.
@@ -51,29 +86,54 @@ void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
   throw deadlock_error();
 }
 
-void block(thread_state& ts, wait_queue& q, wait_node& n) {
-  tasklet_impl* p = ts.current;
-  if (p->block_trap) throw runtime_error("this tasklet does not like to be blocked.");
+void check_can_block(const thread_state& ts) {
+  if (ts.current->block_trap) throw runtime_error("this tasklet does not like to be blocked.");
   check_trap(ts);
-  n.tasklet = p;
-  q.push_back(n);
-  p->wait = &n;
+}
+
+wait_outcome wait(thread_state& ts, wait_state& ws, std::int64_t deadline) {
+  tasklet_impl* p = ts.current;
+  for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next) {
+    n->tasklet = p;
+    n->state = &ws;
+  }
+  if (deadline != no_deadline) {
+    ws.timer.deadline = deadline;
+    ws.timer.owner = p;
+    try {
+      ts.timers.push(ws.timer);
+    } catch (...) {
+      for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next)
+        if (n->queue != nullptr) n->queue->unlink(*n);
+      throw;
+    }
+  }
+  p->wait = &ws;
   g_wait_nodes.fetch_add(1, std::memory_order_relaxed);
   ts.unlink(p);
   leave_and_switch(ts, p, true);
   claim(p);
+  return ws.outcome;
 }
 
 void wake(thread_state& ts, wait_node& n) noexcept {
-  tasklet_impl* t = n.tasklet;
+  n.state->fired = &n;
+  end_wait(ts, n.tasklet, wait_outcome::completed);
+}
+
+void end_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept {
+  t->wait->outcome = outcome;
   unblock(t);
   ts.append(t);
 }
 
 void unblock(tasklet_impl* t) noexcept {
-  wait_node* n = t->wait;
-  if (n == nullptr) return;
-  if (n->queue != nullptr) n->queue->unlink(*n);
+  wait_state* ws = t->wait;
+  if (ws == nullptr) return;
+  for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next)
+    if (n->queue != nullptr) n->queue->unlink(*n);
+  if (ws->timer.armed() && t->owner != nullptr) t->owner->timers.remove(ws->timer);
+  if (ws->outcome == wait_outcome::pending) ws->outcome = wait_outcome::cancelled;
   t->wait = nullptr;
   g_wait_nodes.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -88,18 +148,21 @@ void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexce
     // No handler took the exception: deliver it to W wherever W waits (§1.7).
     n = w;
     n->bomb = std::move(err);
-  } else if (ts.head != nullptr) {
-    n = ts.head;  // the tasklet that followed p
   } else {
-    n = w;
-    if (w->wait != nullptr) {
-      const wait_node& wn = *w->wait;
-      if (wn.kind == wait_kind::channel)
-        w->bomb = std::make_exception_ptr(deadlock_error(
-            wn.direction < 0 ? "the main tasklet is receiving without a sender available."
-                             : "the main tasklet is sending without a receiver available."));
-      else
-        w->bomb = std::make_exception_ptr(deadlock_error());
+    if (ts.head == nullptr) idle(ts);  // sleeping tasklets will become runnable
+    if (ts.head != nullptr) {
+      n = ts.head;  // the tasklet that followed p
+    } else {
+      n = w;
+      if (w->wait != nullptr) {
+        const wait_state& ws = *w->wait;
+        if (ws.nodes != nullptr && ws.nodes->kind == wait_kind::channel)
+          w->bomb = std::make_exception_ptr(deadlock_error(
+              ws.direction() < 0 ? "the main tasklet is receiving without a sender available."
+                                 : "the main tasklet is sending without a receiver available."));
+        else
+          w->bomb = std::make_exception_ptr(deadlock_error());
+      }
     }
   }
   make_runnable(ts, n);

@@ -48,9 +48,10 @@ __attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_
   if (ts.dead != nullptr) free_dead(ts);
 }
 
+// unblock cancels t's wait: every node leaves its queue, the timer is disarmed.
+void unblock(tasklet_impl* t) noexcept;
 // make_runnable puts n in the run queue if it is not there: a blocked n is unblocked and
 // appended, a floating n is appended, a queued n keeps its place.
-void unblock(tasklet_impl* t) noexcept;
 inline void make_runnable(thread_state& ts, tasklet_impl* n) noexcept {
   if (n->in_runqueue()) return;
   if (n->wait != nullptr) unblock(n);
@@ -69,25 +70,42 @@ __attribute__((always_inline)) inline void switch_to(thread_state& ts, tasklet_i
   raw_switch(ts, p, n, false);
 }
 
+// poll_timers fires the due timers of ts (reads the clock). Called while the thread is busy
+// only every 16th voluntary switch, so a busy thread pays for the clock rarely.
+void poll_timers(thread_state& ts) noexcept;
+inline void maybe_poll_timers(thread_state& ts) noexcept {
+  if (!ts.timers.empty()) [[unlikely]]
+    if ((++ts.timer_poll & 15u) == 0) poll_timers(ts);
+}
+
 // leave_and_switch: current (p) has just left the run queue (paused or blocked). Run the next
-// runnable tasklet, or apply the empty-queue rule (§1.6). For a p that nothing could ever wake,
-// its wait is cancelled, it is put back, and deadlock_error is thrown.
+// runnable tasklet, or apply the empty-queue rule (§1.6), idling first while timers are pending.
+// For a p that nothing could ever wake, its wait is cancelled, it is put back, and
+// deadlock_error is thrown.
 void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking);
 __attribute__((always_inline)) inline void leave_and_switch(thread_state& ts, tasklet_impl* p,
                                                             bool blocking) {
-  if (ts.head == p) return;  // p was re-queued while leaving (killed: its last handle was gone)
+  maybe_poll_timers(ts);
+  if (ts.head == p) return;  // p is runnable again (re-queued to be killed, or its timer fired)
   if (ts.head != nullptr)
     raw_switch(ts, p, ts.head, false);
   else
     leave_on_empty_queue(ts, p, blocking);
 }
 
-// block parks the current tasklet in q until wake() or a kill. Errors: runtime_error
-// "this tasklet does not like to be blocked." (block_trap), "switch_trap", deadlock_error, and
-// whatever is thrown into it while it waits.
-void block(thread_state& ts, wait_queue& q, wait_node& n);
-// wake unlinks n and appends its tasklet to its run queue.
+// check_can_block throws if the current tasklet may not block: runtime_error "this tasklet does
+// not like to be blocked." (block_trap), "switch_trap".
+void check_can_block(const thread_state& ts);
+// wait blocks the current tasklet on ws until a partner completes one of its nodes, its deadline
+// passes, a client ends it, or an exception is thrown into it. The caller has linked every node
+// into its queue (chained through group_next) and checked check_can_block(). deadline:
+// steady_clock ns or no_deadline. Returns the outcome; throws what was thrown into the tasklet
+// (its nodes are unlinked by then), or deadlock_error when nothing could ever wake it.
+wait_outcome wait(thread_state& ts, wait_state& ws, std::int64_t deadline);
+// wake completes n: its tasklet's whole wait ends and it is appended to its run queue.
 void wake(thread_state& ts, wait_node& n) noexcept;
+// end_wait ends t's wait with the given outcome and appends t (timeouts, closing).
+void end_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept;
 
 // terminate ends the current tasklet (reference §1.7); err is its uncaught exception.
 [[noreturn]] void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept;

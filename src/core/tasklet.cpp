@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <stackless/timer.hpp>
+
 #include "context/fatal.hpp"
 #include "core/switch.hpp"
 
@@ -236,17 +238,19 @@ void tasklet::join() {
   if (!t.alive) return;
   thread_state& ts = same_thread(t);
   if (&t == ts.current) throw runtime_error("a tasklet cannot join itself");
+  check_can_block(ts);
   wait_node n;
-  n.direction = -1;
-  n.kind = wait_kind::other;
-  block(ts, t.joiners, n);
+  wait_state ws;
+  ws.nodes = &n;
+  t.joiners.push_back(n);
+  wait(ts, ws, no_deadline);
 }
 
 bool tasklet::alive() const { return checked().alive && checked().owner != nullptr; }
 bool tasklet::scheduled() const { return checked().in_runqueue() || checked().wait != nullptr; }
 int tasklet::blocked() const {
-  const wait_node* w = checked().wait;
-  return w == nullptr ? 0 : w->direction;
+  const wait_state* w = checked().wait;
+  return w == nullptr ? 0 : w->direction();
 }
 bool tasklet::paused() const { return alive() && !scheduled(); }
 bool tasklet::is_main() const { return checked().is_main; }

@@ -43,7 +43,7 @@ struct tasklet_impl {
   destroy_fn destroy = nullptr;
 
   std::exception_ptr bomb;    // exception to throw when this tasklet next resumes (tempval)
-  wait_node* wait = nullptr;  // set while blocked
+  wait_state* wait = nullptr;  // set while blocked
   wait_queue joiners;         // tasklets blocked in join() on this one
 
   std::uint64_t id = 0;

@@ -9,6 +9,8 @@
 
 #include "core/tasklet_impl.hpp"
 #include "stack/stack.hpp"
+#include "threads/parker.hpp"
+#include "timer/timer_heap.hpp"
 
 namespace stackless::detail {
 
@@ -28,6 +30,12 @@ struct thread_state {
   std::vector<tasklet_impl*> watchdogs;  // callers of run(), innermost last
   int switch_trap = 0;
   bool in_schedule_callback = false;
+  bool in_channel_callback = false;
+
+  timer_heap timers;        // deadlines of this thread's waiting tasklets
+  unsigned timer_poll = 0;  // counts switches between clock reads while timers are pending
+  parker idle;              // where the thread sleeps when nothing is runnable
+  std::uint64_t random_state = 0x9e3779b97f4a7c15ULL;  // select's generator (xorshift64)
 
   tasklet_impl* dead =
       nullptr;            // finished tasklet whose stack is freed right after its last switch
@@ -80,6 +88,14 @@ struct thread_state {
   void unregister_tasklet(tasklet_impl* t) noexcept;
   std::uint64_t new_id() noexcept;
 
+  // random returns a pseudo-random number (xorshift64).
+  std::uint64_t random() noexcept {
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    return random_state;
+  }
+
   // watchdog is W of reference §1.6: the innermost run() caller, else main.
   tasklet_impl* watchdog() const noexcept { return watchdogs.empty() ? main : watchdogs.back(); }
 };
@@ -113,6 +129,8 @@ inline void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
 
 // Hooks (scheduler.cpp).
 extern std::atomic<bool> g_has_schedule_callback;
+extern std::atomic<bool> g_has_channel_callback;
+void call_channel_callback(thread_state& ts, tasklet_impl* acting, bool sending, bool will_block);
 void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept;
 bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept;
 

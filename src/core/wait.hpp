@@ -1,17 +1,22 @@
 // wait — the wait-queue primitive: "block the current tasklet here / wake that one".
 //
-// Every client that blocks (join, channels, locks, timers) links a wait_node into a wait_queue and
-// calls block(); a waker unlinks the node and makes the tasklet runnable with wake(). Killing or
-// throwing into a blocked tasklet cancels its wait through the same node, so nobody needs to know
-// who a tasklet is waiting for.
+// Every client that blocks (join, channels, select, timers, later locks) describes the wait in a
+// wait_state: zero or more wait_nodes, each linked into some wait_queue, plus an optional
+// deadline. A waker completes one node with wake(); the deadline fires through the thread's timer
+// heap; a kill or throw cancels the whole wait. Either way every node leaves its queue at once, so
+// nobody needs to know who a tasklet is waiting for.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "timer/timer_heap.hpp"
 
 namespace stackless::detail {
 
 struct tasklet_impl;
 struct wait_queue;
+struct wait_state;
 
 // wait_kind: what a tasklet waits for; decides the text of the error its run()-caller or main gets
 // when the last other tasklet ends while it waits (reference §1.7).
@@ -19,12 +24,32 @@ enum class wait_kind : unsigned char { channel, other };
 
 struct wait_node {
   tasklet_impl* tasklet = nullptr;
+  wait_state* state = nullptr;
   wait_queue* queue = nullptr;
-  wait_node* next = nullptr;
+  wait_node* next = nullptr;  // in the queue
   wait_node* prev = nullptr;
+  wait_node* group_next = nullptr;  // the other nodes of the same wait (select)
   int direction = -1;  // -1 waiting to receive (or for an event), +1 waiting to send
   wait_kind kind = wait_kind::other;
-  void* payload = nullptr;  // client data (a channel's value slot, …)
+  void* payload = nullptr;  // client data (a channel operation, …)
+};
+
+// wait_outcome: how a wait ended.
+enum class wait_outcome : unsigned char {
+  pending,    // still waiting
+  completed,  // a partner completed `fired`
+  timed_out,  // the deadline passed
+  closed,     // the client ended it (a channel closed under an iterating receiver)
+  cancelled,  // kill/throw: the exception is delivered separately
+};
+
+struct wait_state {
+  wait_node* nodes = nullptr;  // chain through group_next; may be empty (a pure sleep)
+  timer_entry timer;           // armed when the wait has a deadline
+  wait_node* fired = nullptr;  // the node that completed
+  wait_outcome outcome = wait_outcome::pending;
+
+  int direction() const noexcept { return nodes != nullptr ? nodes->direction : -1; }
 };
 
 // wait_queue: FIFO of wait nodes.
