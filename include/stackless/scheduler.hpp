@@ -19,6 +19,7 @@
 #include <functional>
 
 #include <stackless/tasklet.hpp>
+#include <stackless/watchdog.hpp>
 
 namespace stackless {
 
@@ -41,28 +42,12 @@ void schedule();
 // Switches. Errors: runtime_error "switch_trap"; deadlock_error.
 void schedule_remove();
 
-// run_options: how run() schedules. Keep the member order; new members go at the end.
-struct run_options {
-  std::uint64_t timeout = 0;  // ticks a tasklet may run between switches; 0 = no pre-emption
-  bool threadblock = false;   // park the thread instead of returning when the queue empties
-  bool soft = false;          // pre-empt at the next voluntary switch instead of at a tick
-  bool ignore_nesting = false;
-  bool totaltimeout = false;  // the timeout counts for the whole run() call
-};
-
 // run runs the run queue of the calling thread until it is empty, then returns. The caller leaves
 // the run queue while inside run() (it is paused). May be called from any tasklet; an inner run()
-// returns when the queue empties (reference §4.1).
+// returns when the queue empties (reference §4.1). Tasklets sleeping in timers count as not yet
+// finished: run() waits for them. run(const run_options&), with pre-emption, is in watchdog.hpp.
 // Switches. Errors: an exception of another tasklet that no error handler took (§1.7).
 void run();
-// run(opts) is run() with pre-emption by the watchdog. Returns the hard-interrupted tasklet (removed
-// from the run queue, paused, alive) or an empty handle. Pre-emption is not implemented yet:
-// opts.timeout != 0 throws runtime_error.
-tasklet run(const run_options& opts);
-
-// tick marks a pre-emption point and counts n ticks towards the watchdog's budget. Without a
-// timed run() it does nothing. Switches: may (once the watchdog exists).
-void tick(std::uint32_t n = 1);
 
 // switch_trap: while one exists in a thread, every switch of that thread to another tasklet throws
 // runtime_error("switch_trap") and leaves all states unchanged (switching to oneself, pure queue

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/switch.hpp"
+#include "core/watchdog.hpp"
 
 namespace stackless {
 namespace detail {
@@ -57,6 +58,7 @@ void call_schedule_callback(tasklet_impl* prev, tasklet_impl* next) noexcept {
     std::fprintf(stderr, "Error in scheduling callback\n");
   }
   ts.in_schedule_callback = false;
+  if (ts.current->pending_irq) rearm_tick(ts);
 }
 
 void call_channel_callback(thread_state& ts, tasklet_impl* acting, bool sending, bool will_block) {
@@ -74,6 +76,7 @@ void call_channel_callback(thread_state& ts, tasklet_impl* acting, bool sending,
     throw;
   }
   ts.in_channel_callback = false;
+  if (ts.current->pending_irq) rearm_tick(ts);
 }
 
 bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept {
@@ -105,7 +108,10 @@ void schedule() {
   thread_state& ts = state();
   maybe_poll_timers(ts);
   tasklet_impl* p = ts.current;
-  if (p->next != p) detail::switch_to(ts, p->next);
+  if (ts.irq.soft_pending) [[unlikely]]
+    detail::switch_to(ts, take_soft_interrupt(ts));
+  else if (p->next != p)
+    detail::switch_to(ts, p->next);
   claim(p);
 }
 
@@ -122,30 +128,33 @@ void schedule_remove() {
 namespace {
 
 __attribute__((always_inline)) inline tasklet run_queue(const run_options& opts) {
-  if (opts.timeout != 0)
-    throw runtime_error("run(timeout) is not implemented yet: pre-emption comes with the watchdog");
   thread_state& ts = state();
   tasklet_impl* r = ts.current;
-  if (r->next == r) {  // nothing else to run
+  if (r->next == r && ts.timers.empty()) {  // nothing else to run, nobody sleeping
     claim(r);
     return {};
   }
   check_trap(ts);
+  // The outermost timed run() owns the interrupt; inner ones ignore their budget and flags.
+  const bool owner = (opts.timeout != 0 || opts.time_slice.count() > 0) && ts.irq.owner == nullptr;
+  if (owner) [[unlikely]]
+    watchdog_install(ts, r, opts);
   ts.watchdogs.push_back(r);
   r->in_run = true;  // the watchdog stack holds r while it is out of the run queue
   ts.unlink(r);
   leave_and_switch(ts, r, false);
   if (r->in_run) pop_watchdogs(ts, r);
+  tasklet interrupted;
+  if (owner) [[unlikely]]
+    if (tasklet_impl* x = watchdog_uninstall(ts)) interrupted = tasklet::adopt(x);
   claim(r);
-  return {};
+  return interrupted;
 }
 
 }  // namespace
 
 void run() { run_queue(run_options{}); }
 tasklet run(const run_options& opts) { return run_queue(opts); }
-
-void tick(std::uint32_t) {}
 
 namespace detail {
 
@@ -163,7 +172,10 @@ void sleep_until_ns(std::int64_t deadline) {
 }  // namespace detail
 
 switch_trap::switch_trap() { ++state().switch_trap; }
-switch_trap::~switch_trap() { --state().switch_trap; }
+switch_trap::~switch_trap() {
+  thread_state& ts = state();
+  if (--ts.switch_trap == 0 && ts.current->pending_irq) rearm_tick(ts);
+}
 
 error_handler set_error_handler(error_handler h) {
   std::lock_guard lock(g_hooks_mutex);

@@ -63,18 +63,18 @@ void idle(thread_state& ts) noexcept {
 void poll_timers(thread_state& ts) noexcept { fire_due(ts, now_ns()); }
 
 void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
-  tasklet_impl* w = ts.watchdog();
-  if (w == p && !blocking) {  // e.g. main alone calls schedule_remove(): a no-op
-    ts.append(p);
-    return;
-  }
-  if (!ts.timers.empty()) {
+  if (!ts.timers.empty()) {  // sleeping tasklets will become runnable: wait for them
     idle(ts);
     if (ts.head == p) return;  // p's own deadline passed
     if (ts.head != nullptr) {
       raw_switch(ts, p, ts.head, false);
       return;
     }
+  }
+  tasklet_impl* w = ts.watchdog();
+  if (w == p && !blocking) {  // e.g. main alone calls schedule_remove(): a no-op
+    ts.append(p);
+    return;
   }
   if (w != p && w->floating()) {
     ts.append(w);
@@ -148,6 +148,8 @@ void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexce
     // No handler took the exception: deliver it to W wherever W waits (§1.7).
     n = w;
     n->bomb = std::move(err);
+  } else if (ts.irq.soft_pending) {
+    n = take_soft_interrupt(ts);  // a soft interrupt takes effect as the tasklet ends
   } else {
     if (ts.head == nullptr) idle(ts);  // sleeping tasklets will become runnable
     if (ts.head != nullptr) {

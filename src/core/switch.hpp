@@ -44,6 +44,8 @@ __attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_
     report_overflow(p);
   ts.current = n;
   ts.head = n;
+  if (ts.irq.owner != nullptr) [[unlikely]]
+    on_switch_watchdog(ts);
   jump(p->ctx, n->ctx, nullptr, finishing);
   if (ts.dead != nullptr) free_dead(ts);
 }
@@ -87,7 +89,9 @@ __attribute__((always_inline)) inline void leave_and_switch(thread_state& ts, ta
                                                             bool blocking) {
   maybe_poll_timers(ts);
   if (ts.head == p) return;  // p is runnable again (re-queued to be killed, or its timer fired)
-  if (ts.head != nullptr)
+  if (ts.irq.soft_pending) [[unlikely]]
+    raw_switch(ts, p, take_soft_interrupt(ts), false);
+  else if (ts.head != nullptr)
     raw_switch(ts, p, ts.head, false);
   else
     leave_on_empty_queue(ts, p, blocking);

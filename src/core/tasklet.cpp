@@ -259,7 +259,13 @@ bool tasklet::is_current() const {
   return t.owner != nullptr && t.owner->current == &t;
 }
 bool tasklet::atomic() const { return checked().atomic; }
-bool tasklet::set_atomic(bool flag) { return std::exchange(checked().atomic, flag); }
+bool tasklet::set_atomic(bool flag) {
+  tasklet_impl& t = checked();
+  const bool previous = std::exchange(t.atomic, flag);
+  // Leaving atomic: an interrupt deferred meanwhile fires at the next tick point (never here).
+  if (!flag && t.pending_irq && t.owner != nullptr && t.owner->current == &t) rearm_tick(*t.owner);
+  return previous;
+}
 bool tasklet::ignore_nesting() const { return checked().ignore_nesting; }
 bool tasklet::set_ignore_nesting(bool flag) {
   return std::exchange(checked().ignore_nesting, flag);

@@ -32,6 +32,22 @@ struct thread_state {
   bool in_schedule_callback = false;
   bool in_channel_callback = false;
 
+  // The watchdog (reference §4.2): set while a timed run() is active in this thread.
+  struct watchdog_state {
+    tasklet_impl* owner = nullptr;  // the outermost timed run() caller; null: no pre-emption
+    std::int64_t timeout = 0;       // ticks per slice (or for the whole run); 0: no tick limit
+    std::int64_t time_slice = 0;    // ns per slice (or for the whole run); 0: no time limit
+    std::int64_t check_ticks = 256; // ticks between clock reads when time_slice is set
+    bool soft = false;
+    bool total = false;
+    bool threadblock = false;
+    std::int64_t ticks_left = 0;    // of the current slice (or run)
+    std::int64_t deadline = 0;      // end of the current slice (or run), steady ns
+    std::int64_t loaded = 0;        // what tick_budget was last loaded with
+    bool soft_pending = false;      // a soft interrupt waits for the next voluntary switch
+    tasklet_impl* interrupted = nullptr;  // hard-interrupted tasklet for the owner's run()
+  } irq;
+
   timer_heap timers;        // deadlines of this thread's waiting tasklets
   unsigned timer_poll = 0;  // counts switches between clock reads while timers are pending
   parker idle;              // where the thread sleeps when nothing is runnable
@@ -126,6 +142,15 @@ inline void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
   ts.unlink(p);
   if (p->refs.load(std::memory_order_acquire) == 0 && !p->in_run) last_reference(p);
 }
+
+// Watchdog (watchdog.cpp).
+// on_switch_watchdog restarts the slice budget at a switch (reference §1.4 step 5).
+void on_switch_watchdog(thread_state& ts) noexcept;
+// take_soft_interrupt: a soft interrupt is pending; returns the watchdog to switch to instead of
+// the tasklet that would have run (made runnable), and clears the flag.
+tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept;
+// rearm_tick makes the next tick() look at the watchdog (a deferred interrupt may fire).
+void rearm_tick(thread_state& ts) noexcept;
 
 // Hooks (scheduler.cpp).
 extern std::atomic<bool> g_has_schedule_callback;

@@ -1,0 +1,123 @@
+// watchdog.cpp — pre-emption at tick points (reference §4.1–§4.2).
+//
+// tick() decrements the thread-local tick_budget; only when it reaches zero does tick_slow() look
+// at the watchdog. tick_budget is loaded with the ticks left in the slice, or with
+// check_ticks when a wall-clock time_slice must be compared with the clock now and then.
+#include <stackless/timer.hpp>
+#include <stackless/watchdog.hpp>
+
+#include <algorithm>
+
+#include "core/switch.hpp"
+#include "core/watchdog.hpp"
+
+namespace stackless::detail {
+
+namespace {
+constexpr std::int64_t kIdleBudget = std::int64_t{1} << 62;
+}
+
+constinit thread_local std::int64_t tick_budget = kIdleBudget;
+
+namespace {
+
+void load_budget(thread_state& ts) noexcept {
+  auto& w = ts.irq;
+  std::int64_t chunk = w.timeout > 0 ? std::max<std::int64_t>(w.ticks_left, 1) : kIdleBudget;
+  if (w.time_slice > 0) chunk = std::min(chunk, w.check_ticks);
+  w.loaded = chunk;
+  tick_budget = chunk;
+}
+
+// restart_slice: a new slice (or, with totaltimeout, nothing: the budget is for the whole run).
+void restart_slice(thread_state& ts) noexcept {
+  auto& w = ts.irq;
+  w.ticks_left = w.timeout;
+  if (w.time_slice > 0) w.deadline = now_ns() + w.time_slice;
+  load_budget(ts);
+}
+
+bool can_interrupt(const thread_state& ts, const tasklet_impl* x) noexcept {
+  return !x->atomic && ts.switch_trap == 0 && !ts.in_schedule_callback &&
+         !ts.in_channel_callback;
+}
+
+}  // namespace
+
+void watchdog_install(thread_state& ts, tasklet_impl* owner, const run_options& o) noexcept {
+  auto& w = ts.irq;
+  w.owner = owner;
+  w.timeout = static_cast<std::int64_t>(std::min<std::uint64_t>(o.timeout, kIdleBudget));
+  w.time_slice = o.time_slice.count() > 0 ? o.time_slice.count() : 0;
+  w.check_ticks = std::max<std::int64_t>(o.time_check_ticks, 1);
+  w.soft = o.soft;
+  w.total = o.totaltimeout;
+  w.threadblock = o.threadblock;
+  w.soft_pending = false;
+  w.interrupted = nullptr;
+  restart_slice(ts);
+}
+
+tasklet_impl* watchdog_uninstall(thread_state& ts) noexcept {
+  auto& w = ts.irq;
+  tasklet_impl* interrupted = w.interrupted;
+  w = thread_state::watchdog_state{};
+  tick_budget = kIdleBudget;
+  return interrupted;
+}
+
+void on_switch_watchdog(thread_state& ts) noexcept {
+  if (!ts.irq.total) restart_slice(ts);
+}
+
+void rearm_tick(thread_state& ts) noexcept {
+  if (ts.irq.owner != nullptr) tick_budget = 0;
+}
+
+tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept {
+  ts.irq.soft_pending = false;
+  tasklet_impl* r = ts.irq.owner;
+  make_runnable(ts, r);
+  return r;
+}
+
+void tick_slow(std::uint32_t) {
+  thread_state* tsp = state_if_any();
+  if (tsp == nullptr || tsp->irq.owner == nullptr) {
+    tick_budget = kIdleBudget;
+    return;
+  }
+  thread_state& ts = *tsp;
+  auto& w = ts.irq;
+  tasklet_impl* x = ts.current;
+  w.ticks_left -= w.loaded - tick_budget;
+  bool due = x->pending_irq || (w.timeout > 0 && w.ticks_left <= 0);
+  if (!due && w.time_slice > 0) due = now_ns() >= w.deadline;
+  if (!due || x == w.owner) {
+    load_budget(ts);
+    return;
+  }
+  if (w.soft) {
+    // Soft: never stop x here; its next voluntary switch goes to the watchdog instead.
+    w.soft_pending = true;
+    restart_slice(ts);
+    return;
+  }
+  if (!can_interrupt(ts, x)) {
+    x->pending_irq = true;  // fires at the first tick point after the section ends
+    restart_slice(ts);
+    return;
+  }
+  // Hard: x leaves the run queue (paused, alive) and the watchdog's run() returns it.
+  x->pending_irq = false;
+  add_ref(x);  // the handle run() will return
+  if (w.interrupted != nullptr) release(w.interrupted);
+  w.interrupted = x;
+  ts.unlink(x);
+  tasklet_impl* r = w.owner;
+  make_runnable(ts, r);
+  raw_switch(ts, x, r, false);
+  claim(x);  // resumed by insert()/run(), or killed
+}
+
+}  // namespace stackless::detail
