@@ -11,7 +11,8 @@
 namespace stackless::detail {
 
 struct channel_core {
-  std::atomic<int> refs{1};
+  std::atomic<int> refs{1};  // handles
+  bool orphaned = false;     // no handle left, but tasklets still wait on it: they keep it
   wait_queue waiters;  // all waiting in the same direction
   int preference = -1;
   bool schedule_all = false;
@@ -29,13 +30,16 @@ struct channel_core {
 
 namespace {
 
-// channel_ref keeps a channel alive while a tasklet waits on it.
-struct channel_ref {
-  explicit channel_ref(channel_core* c) noexcept : c_(c) { channel_add_ref(c); }
-  ~channel_ref() { channel_release(c_); }
-  channel_ref(const channel_ref&) = delete;
-  channel_ref& operator=(const channel_ref&) = delete;
-  channel_core* c_;
+// left_channel: a waiter has left c. The last waiter of a channel without handles frees it
+// (waiters keep their channel alive without counting references on every wait).
+void left_channel(channel_core* c) noexcept {
+  if (c->orphaned && c->waiters.empty()) delete c;
+}
+
+// channel_stay keeps a channel alive while a tasklet waits on it.
+struct channel_stay {
+  channel_core* c;
+  ~channel_stay() { left_channel(c); }
 };
 
 // switches_on_hand_off: whether completing a partner makes the acting tasklet switch (§3.2).
@@ -48,8 +52,9 @@ bool switches_on_hand_off(const channel_core& c, int direction) noexcept {
 // moves straight from the sender's object into the receiver's slot before any switch, so nothing
 // can run between the transfer and the receiver's claim. Returns the exception the acting
 // receiver must throw (sent with send_exception), if any.
-std::exception_ptr hand_off(thread_state& ts, channel_core& c, wait_node& b, channel_op& op,
-                            int direction) {
+__attribute__((always_inline)) inline std::exception_ptr hand_off(thread_state& ts,
+                                                                 channel_core& c, wait_node& b,
+                                                                 channel_op& op, int direction) {
   if (switches_on_hand_off(c, direction)) check_trap(ts);
   auto* theirs = static_cast<channel_op*>(b.payload);
   std::exception_ptr to_throw;
@@ -88,10 +93,11 @@ void enter(thread_state& ts) {
 }
 
 // block_on waits in c's queue; returns the outcome.
-wait_outcome block_on(thread_state& ts, channel_core* c, channel_op& op, int direction,
-                      std::int64_t deadline) {
+__attribute__((always_inline)) inline wait_outcome block_on(thread_state& ts, channel_core* c,
+                                                           channel_op& op, int direction,
+                                                           std::int64_t deadline) {
   check_can_block(ts);
-  channel_ref keep(c);
+  channel_stay keep{c};
   wait_node n;
   n.direction = direction;
   n.kind = wait_kind::channel;
@@ -107,7 +113,11 @@ wait_outcome block_on(thread_state& ts, channel_core* c, channel_op& op, int dir
 channel_core* channel_create() { return new channel_core(); }
 void channel_add_ref(channel_core* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
 void channel_release(channel_core* c) noexcept {
-  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (c->waiters.empty())
+    delete c;
+  else
+    c->orphaned = true;  // the last waiter to leave frees it
 }
 
 bool channel_send(channel_core* c, channel_op& op, std::int64_t deadline) {
@@ -227,7 +237,7 @@ std::size_t select_impl(select_case* cases, std::size_t n) {
     wait_node node;
     channel_core* core = nullptr;
     ~case_wait() {
-      if (core != nullptr) channel_release(core);
+      if (core != nullptr) left_channel(core);
     }
   };
   constexpr std::size_t kInline = 8;
@@ -249,7 +259,6 @@ std::size_t select_impl(select_case* cases, std::size_t n) {
     w.node.kind = wait_kind::channel;
     w.node.payload = &c.op;
     c.core->waiters.push_back(w.node);
-    channel_add_ref(c.core);
     w.core = c.core;
     *link = &w.node;
     link = &w.node.group_next;

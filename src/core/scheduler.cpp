@@ -196,8 +196,8 @@ channel_callback set_channel_callback(channel_callback cb) {
 
 memory_statistics memory_stats() {
   stack_counters s = global_stack_counters();
-  long records = 0;
-  sum_thread_counters(records, s);
+  long records = 0, waits = 0;
+  sum_thread_counters(records, waits, s);
   auto count = [](long v) { return static_cast<std::size_t>(v < 0 ? 0 : v); };
   memory_statistics m;
   m.live_tasklets = count(records);
@@ -205,7 +205,7 @@ memory_statistics memory_stats() {
   m.stacks_cached = count(s.cached);
   m.guarded_stacks = count(s.guarded);
   m.stack_bytes_reserved = count(s.bytes_reserved);
-  m.wait_nodes = g_wait_nodes.load(std::memory_order_relaxed);
+  m.wait_nodes = count(waits);
   return m;
 }
 

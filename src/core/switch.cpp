@@ -91,29 +91,16 @@ void check_can_block(const thread_state& ts) {
   check_trap(ts);
 }
 
-wait_outcome wait(thread_state& ts, wait_state& ws, std::int64_t deadline) {
-  tasklet_impl* p = ts.current;
-  for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next) {
-    n->tasklet = p;
-    n->state = &ws;
+void arm_timer(thread_state& ts, wait_state& ws, std::int64_t deadline) {
+  ws.timer.deadline = deadline;
+  ws.timer.owner = ts.current;
+  try {
+    ts.timers.push(ws.timer);
+  } catch (...) {
+    for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next)
+      if (n->queue != nullptr) n->queue->unlink(*n);
+    throw;
   }
-  if (deadline != no_deadline) {
-    ws.timer.deadline = deadline;
-    ws.timer.owner = p;
-    try {
-      ts.timers.push(ws.timer);
-    } catch (...) {
-      for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next)
-        if (n->queue != nullptr) n->queue->unlink(*n);
-      throw;
-    }
-  }
-  p->wait = &ws;
-  g_wait_nodes.fetch_add(1, std::memory_order_relaxed);
-  ts.unlink(p);
-  leave_and_switch(ts, p, true);
-  claim(p);
-  return ws.outcome;
 }
 
 void wake(thread_state& ts, wait_node& n) noexcept {
@@ -127,15 +114,8 @@ void end_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept 
   ts.append(t);
 }
 
-void unblock(tasklet_impl* t) noexcept {
-  wait_state* ws = t->wait;
-  if (ws == nullptr) return;
-  for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next)
-    if (n->queue != nullptr) n->queue->unlink(*n);
-  if (ws->timer.armed() && t->owner != nullptr) t->owner->timers.remove(ws->timer);
-  if (ws->outcome == wait_outcome::pending) ws->outcome = wait_outcome::cancelled;
-  t->wait = nullptr;
-  g_wait_nodes.fetch_sub(1, std::memory_order_relaxed);
+void disarm_timer(tasklet_impl* t, wait_state& ws) noexcept {
+  if (t->owner != nullptr) t->owner->timers.remove(ws.timer);
 }
 
 void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept {

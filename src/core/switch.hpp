@@ -8,6 +8,7 @@
 #include <exception>
 
 #include <stackless/errors.hpp>
+#include <stackless/timer.hpp>
 
 #include "core/thread_state.hpp"
 
@@ -51,7 +52,18 @@ __attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_
 }
 
 // unblock cancels t's wait: every node leaves its queue, the timer is disarmed.
-void unblock(tasklet_impl* t) noexcept;
+void disarm_timer(tasklet_impl* t, wait_state& ws) noexcept;
+inline void unblock(tasklet_impl* t) noexcept {
+  wait_state* ws = t->wait;
+  if (ws == nullptr) return;
+  for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next)
+    if (n->queue != nullptr) n->queue->unlink(*n);
+  if (ws->timer.armed()) [[unlikely]]
+    disarm_timer(t, *ws);
+  if (ws->outcome == wait_outcome::pending) ws->outcome = wait_outcome::cancelled;
+  t->wait = nullptr;
+  bump(state_if_any()->waits, -1);  // counted by the thread that ends the wait
+}
 // make_runnable puts n in the run queue if it is not there: a blocked n is unblocked and
 // appended, a floating n is appended, a queued n keeps its place.
 inline void make_runnable(thread_state& ts, tasklet_impl* n) noexcept {
@@ -105,7 +117,22 @@ void check_can_block(const thread_state& ts);
 // into its queue (chained through group_next) and checked check_can_block(). deadline:
 // steady_clock ns or no_deadline. Returns the outcome; throws what was thrown into the tasklet
 // (its nodes are unlinked by then), or deadlock_error when nothing could ever wake it.
-wait_outcome wait(thread_state& ts, wait_state& ws, std::int64_t deadline);
+void arm_timer(thread_state& ts, wait_state& ws, std::int64_t deadline);
+__attribute__((always_inline)) inline wait_outcome wait(thread_state& ts, wait_state& ws,
+                                                        std::int64_t deadline) {
+  tasklet_impl* p = ts.current;
+  for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next) {
+    n->tasklet = p;
+    n->state = &ws;
+  }
+  if (deadline != no_deadline) arm_timer(ts, ws, deadline);
+  p->wait = &ws;
+  bump(ts.waits, 1);
+  ts.unlink(p);
+  leave_and_switch(ts, p, true);
+  claim(p);
+  return ws.outcome;
+}
 // wake completes n: its tasklet's whole wait ends and it is appended to its run queue.
 void wake(thread_state& ts, wait_node& n) noexcept;
 // end_wait ends t's wait with the given outcome and appends t (timeouts, closing).

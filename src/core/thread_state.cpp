@@ -9,15 +9,17 @@
 #include "core/switch.hpp"
 
 namespace stackless::detail {
-namespace {
 
-thread_local thread_state* tls_state = nullptr;
+constinit thread_local thread_state* tls_state = nullptr;
+
+namespace {
 
 // Every live thread_state, for statistics (and later cross-thread work).
 std::mutex g_threads_mutex;
 thread_state* g_threads = nullptr;
 // Records counted by threads that have ended.
 std::atomic<long> g_retired_records{0};
+std::atomic<long> g_retired_waits{0};
 std::atomic<std::uint64_t> g_next_id_block{1};
 constexpr std::uint64_t kIdBlock = 1024;
 
@@ -51,14 +53,15 @@ thread_local thread_state_owner tls_owner;
 }  // namespace
 
 std::atomic<long> g_foreign_records{0};
-std::atomic<std::size_t> g_wait_nodes{0};
 
-void sum_thread_counters(long& records, stack_counters& stacks) noexcept {
+void sum_thread_counters(long& records, long& waits, stack_counters& stacks) noexcept {
   std::lock_guard lock(g_threads_mutex);
   records = g_retired_records.load(std::memory_order_relaxed) +
             g_foreign_records.load(std::memory_order_relaxed);
+  waits = g_retired_waits.load(std::memory_order_relaxed);
   for (thread_state* t = g_threads; t != nullptr; t = t->all_next) {
     records += t->live_records.load(std::memory_order_relaxed);
+    waits += t->waits.load(std::memory_order_relaxed);
     const stack_counters c = t->stacks.counters();
     stacks.in_use += c.in_use;
     stacks.cached += c.cached;
@@ -74,10 +77,7 @@ std::uint64_t thread_state::new_id() noexcept {
   return next_id++;
 }
 
-thread_state* state_if_any() noexcept { return tls_state; }
-
-thread_state& state() {
-  if (tls_state != nullptr) return *tls_state;
+thread_state& create_state() {
   mark_runtime_used();
   install_overflow_handler(&identify_overflow);
   auto* ts = new thread_state();
@@ -153,6 +153,7 @@ thread_state::~thread_state() {
     if (all_next != nullptr) all_next->all_prev = all_prev;
     g_retired_records.fetch_add(live_records.load(std::memory_order_relaxed),
                                 std::memory_order_relaxed);
+    g_retired_waits.fetch_add(waits.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   release(main);
 }

@@ -65,6 +65,8 @@ struct thread_state {
   std::uint64_t id_limit = 0;
   // Records created minus records destroyed by this thread. Only this thread writes it.
   std::atomic<long> live_records{0};
+  // Waits begun minus waits ended by this thread. Only this thread writes it.
+  std::atomic<long> waits{0};
   thread_state* all_next = nullptr;  // list of every thread_state (g_threads)
   thread_state* all_prev = nullptr;
 
@@ -117,9 +119,15 @@ struct thread_state {
 };
 
 // state returns the calling thread's state, creating it on first use.
-thread_state& state();
+extern constinit thread_local thread_state* tls_state;
+thread_state& create_state();
+inline thread_state& state() {
+  if (tls_state != nullptr) [[likely]]
+    return *tls_state;
+  return create_state();
+}
 // state_if_any returns it or null, without creating it.
-thread_state* state_if_any() noexcept;
+inline thread_state* state_if_any() noexcept { return tls_state; }
 
 inline void bump(std::atomic<long>& c, long d) noexcept {
   c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
@@ -161,9 +169,8 @@ bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept;
 
 // Counters for memory_stats() that no thread_state accounts for.
 extern std::atomic<long> g_foreign_records;
-extern std::atomic<std::size_t> g_wait_nodes;
-// sum_thread_counters adds up the records and stacks of every live thread.
-void sum_thread_counters(long& records, stack_counters& stacks) noexcept;
+// sum_thread_counters adds up the records, waits and stacks of every live thread.
+void sum_thread_counters(long& records, long& waits, stack_counters& stacks) noexcept;
 
 // Config helpers (config.cpp).
 void mark_runtime_used() noexcept;
