@@ -30,7 +30,7 @@ void pop_watchdogs(thread_state& ts, tasklet_impl* r) noexcept {
   if (it == ts.watchdogs.end()) return;
   for (auto deeper = it + 1; deeper != ts.watchdogs.end(); ++deeper)
     if ((*deeper)->floating()) ts.append(*deeper);
-  for (auto out = it; out != ts.watchdogs.end(); ++out) (*out)->in_run = false;
+  for (auto out = it; out != ts.watchdogs.end(); ++out) (*out)->in_run = (*out)->threadblock = false;
   ts.watchdogs.erase(it, ts.watchdogs.end());
 }
 
@@ -141,6 +141,7 @@ __attribute__((always_inline)) inline tasklet run_queue(const run_options& opts)
     watchdog_install(ts, r, opts);
   ts.watchdogs.push_back(r);
   r->in_run = true;  // the watchdog stack holds r while it is out of the run queue
+  r->threadblock = opts.threadblock;
   ts.unlink(r);
   leave_and_switch(ts, r, false);
   if (r->in_run) pop_watchdogs(ts, r);

@@ -2,6 +2,8 @@
 // blocking, and the fatal reports.
 #include "core/switch.hpp"
 
+#include "core/mt.hpp"
+
 #include <stackless/config.hpp>
 
 #include <stackless/timer.hpp>
@@ -45,16 +47,26 @@ void fire_due(thread_state& ts, std::int64_t now) noexcept {
   while (!ts.timers.empty() && ts.timers.top().deadline <= now) {
     timer_entry& e = ts.timers.top();
     ts.timers.remove(e);
-    end_wait(ts, static_cast<tasklet_impl*>(e.owner), wait_outcome::timed_out);
+    auto* t = static_cast<tasklet_impl*>(e.owner);
+    if (cancel_wait(ts, t, wait_outcome::timed_out)) ts.append(t);
   }
 }
 
-// idle: nothing is runnable but timers are pending. Sleep until the earliest deadline (no busy
-// wait) and fire what is due, until something is runnable or no timer is left.
-void idle(thread_state& ts) noexcept {
-  while (ts.head == nullptr && !ts.timers.empty()) {
-    fire_due(ts, now_ns());
-    if (ts.head == nullptr && !ts.timers.empty()) ts.idle.park_until(ts.timers.top().deadline);
+// wait_for_runnable: nothing is runnable. Take work posted by other threads, fire and sleep until
+// due timers, and — when park_forever — park until another thread posts work. Returns whether a
+// tasklet became runnable; false when that cannot happen (no timer, and no thread that could post,
+// or !park_forever).
+bool wait_for_runnable(thread_state& ts, bool park_forever) noexcept {
+  for (;;) {
+    maybe_drain_inbox(ts);
+    if (ts.head != nullptr) return true;
+    if (!ts.timers.empty()) {
+      fire_due(ts, now_ns());
+      if (ts.head == nullptr && !ts.timers.empty() && !ts.inbox_pending.load())
+        ts.idle.park_until(ts.timers.top().deadline);
+      continue;
+    }
+    if (!park_forever || !park_idle(ts)) return false;
   }
 }
 
@@ -63,22 +75,26 @@ void idle(thread_state& ts) noexcept {
 void poll_timers(thread_state& ts) noexcept { fire_due(ts, now_ns()); }
 
 void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
-  if (!ts.timers.empty()) {  // sleeping tasklets will become runnable: wait for them
-    idle(ts);
-    if (ts.head == p) return;  // p's own deadline passed
-    if (ts.head != nullptr) {
-      raw_switch(ts, p, ts.head, false);
-      return;
-    }
-  }
+  // §1.6, with timers and threads: the queue is empty.
   tasklet_impl* w = ts.watchdog();
+  // First what this thread can do by itself: posted work, due timers. With threadblock, wait
+  // for other threads too before giving up on the queue.
+  if (wait_for_runnable(ts, w->threadblock)) {
+    if (ts.head != p) raw_switch(ts, p, ts.head, false);
+    return;  // (or p itself became runnable: its deadline passed, a wake)
+  }
   if (w == p && !blocking) {  // e.g. main alone calls schedule_remove(): a no-op
     ts.append(p);
     return;
   }
-  if (w != p && w->floating()) {
+  if (w != p && w->floating()) {  // the run() caller (or main) resumes
     ts.append(w);
     raw_switch(ts, p, w, false);
+    return;
+  }
+  // W is blocked: only another thread could make something runnable here.
+  if (wait_for_runnable(ts, true)) {
+    if (ts.head != p) raw_switch(ts, p, ts.head, false);
     return;
   }
   // Nothing could ever wake p: put it back as it was and fail.
@@ -97,30 +113,75 @@ void arm_timer(thread_state& ts, wait_state& ws, std::int64_t deadline) {
   try {
     ts.timers.push(ws.timer);
   } catch (...) {
-    for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next)
+    for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next) {
+      queue_guard g(ts, *n->home);
       if (n->queue != nullptr) n->queue->unlink(*n);
+    }
     throw;
   }
 }
 
-void wake(thread_state& ts, wait_node& n) noexcept {
-  n.state->fired = &n;
-  end_wait(ts, n.tasklet, wait_outcome::completed);
+void finish_wait(thread_state& ts, tasklet_impl* t) noexcept {
+  wait_state* ws = t->wait;
+  for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next) {
+    queue_guard g(ts, *n->home);
+    if (n->queue != nullptr) n->queue->unlink(*n);
+  }
+  if (ws->timer.armed()) ts.timers.remove(ws->timer);
+  t->wait = nullptr;
+  bump(ts.waits, -1);
 }
 
-void end_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept {
-  t->wait->outcome = outcome;
-  unblock(t);
-  ts.append(t);
+bool cancel_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept {
+  wait_state* ws = t->wait;
+  {
+    unlocked_region region(ts);
+    if (!try_claim(*ws)) return false;
+  }
+  ws->outcome = outcome;
+  finish_wait(ts, t);
+  return true;
 }
 
-void disarm_timer(tasklet_impl* t, wait_state& ws) noexcept {
-  if (t->owner != nullptr) t->owner->timers.remove(ws.timer);
+bool claim_node(wait_node& n, wait_outcome outcome) noexcept {
+  n.queue->unlink(n);
+  wait_state* ws = n.state;
+  if (!try_claim(*ws)) return false;
+  ws->fired = &n;
+  ws->outcome = outcome;
+  return true;
+}
+
+void await_wake(thread_state& ts, tasklet_impl* n) noexcept {
+  // The partner posts the wake right after claiming: a few instructions away.
+  while (n->wait != nullptr) {
+    drain_inbox(ts);
+    if (n->wait != nullptr) __builtin_ia32_pause();
+  }
+}
+
+void resume_claimed(thread_state& ts, tasklet_impl* t) noexcept {
+  if (t->owner == &ts) {
+    finish_wait(ts, t);
+    ts.append(t);
+    return;
+  }
+  add_ref(t);  // the request's reference
+  post({remote_request::wake, t, {}});
 }
 
 void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept {
-  p->alive = false;
-  while (!p->joiners.empty()) wake(ts, *p->joiners.head);
+  // Wake the joiners (they may belong to other threads).
+  for (;;) {
+    queue_guard g(ts, p->joiners);
+    p->alive = false;
+    wait_node* n = p->joiners.head;
+    if (n == nullptr) break;
+    tasklet_impl* joiner = n->tasklet;
+    const bool claimed = claim_node(*n, wait_outcome::completed);
+    g.leave();
+    if (claimed) resume_claimed(ts, joiner);
+  }
   ts.unlink(p);
   tasklet_impl* w = ts.watchdog();
   tasklet_impl* n = nullptr;
@@ -131,9 +192,10 @@ void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexce
   } else if (ts.irq.soft_pending) {
     n = take_soft_interrupt(ts);  // a soft interrupt takes effect as the tasklet ends
   } else {
-    if (ts.head == nullptr) idle(ts);  // sleeping tasklets will become runnable
-    if (ts.head != nullptr) {
-      n = ts.head;  // the tasklet that followed p
+    // The tasklet that followed p; or one that a timer or another thread makes runnable; or W.
+    if (ts.head != nullptr || wait_for_runnable(ts, w->threadblock) ||
+        (!w->floating() && wait_for_runnable(ts, true))) {
+      n = ts.head;
     } else {
       n = w;
       if (w->wait != nullptr) {

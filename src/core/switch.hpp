@@ -51,24 +51,33 @@ __attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_
   if (ts.dead != nullptr) free_dead(ts);
 }
 
-// unblock cancels t's wait: every node leaves its queue, the timer is disarmed.
-void disarm_timer(tasklet_impl* t, wait_state& ws) noexcept;
-inline void unblock(tasklet_impl* t) noexcept {
-  wait_state* ws = t->wait;
-  if (ws == nullptr) return;
-  for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next)
-    if (n->queue != nullptr) n->queue->unlink(*n);
-  if (ws->timer.armed()) [[unlikely]]
-    disarm_timer(t, *ws);
-  if (ws->outcome == wait_outcome::pending) ws->outcome = wait_outcome::cancelled;
-  t->wait = nullptr;
-  bump(state_if_any()->waits, -1);  // counted by the thread that ends the wait
-}
-// make_runnable puts n in the run queue if it is not there: a blocked n is unblocked and
-// appended, a floating n is appended, a queued n keeps its place.
+// --- ending a wait ---
+// A wait ends exactly once, by whoever claims it first (wait_state::claimed): a partner
+// completing one of its nodes (possibly from another thread), its deadline, or a kill/throw.
+
+// finish_wait: t's wait has been claimed. Unlink its remaining nodes, disarm its timer, clear it.
+// Owner thread only.
+void finish_wait(thread_state& ts, tasklet_impl* t) noexcept;
+// cancel_wait ends t's wait with `outcome` unless someone else ended it first; false then (a
+// wake from another thread is on its way). Owner thread only.
+bool cancel_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept;
+// claim_node: a partner ends n's wait with `outcome`. The caller holds the guard of n's queue.
+// Unlinks n either way; false when the wait had already been ended by someone else.
+bool claim_node(wait_node& n, wait_outcome outcome) noexcept;
+// resume_claimed: after claim_node, with the guard left: make n's tasklet runnable — appended
+// here, or through a wake request to its own thread.
+void resume_claimed(thread_state& ts, tasklet_impl* t) noexcept;
+
+// make_runnable puts n in the run queue if it is not there: a blocked n's wait is cancelled and
+// it is appended, a floating n is appended, a queued n keeps its place. A blocked n whose wait a
+// partner in another thread just completed is appended when that wake arrives.
+void await_wake(thread_state& ts, tasklet_impl* n) noexcept;
 inline void make_runnable(thread_state& ts, tasklet_impl* n) noexcept {
   if (n->in_runqueue()) return;
-  if (n->wait != nullptr) unblock(n);
+  if (n->wait != nullptr && !cancel_wait(ts, n, wait_outcome::cancelled)) {
+    await_wake(ts, n);  // appended by the wake request
+    return;
+  }
   ts.append(n);
 }
 
@@ -100,6 +109,7 @@ void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking);
 __attribute__((always_inline)) inline void leave_and_switch(thread_state& ts, tasklet_impl* p,
                                                             bool blocking) {
   maybe_poll_timers(ts);
+  maybe_drain_inbox(ts);
   if (ts.head == p) return;  // p is runnable again (re-queued to be killed, or its timer fired)
   if (ts.irq.soft_pending) [[unlikely]]
     raw_switch(ts, p, take_soft_interrupt(ts), false);
@@ -113,18 +123,20 @@ __attribute__((always_inline)) inline void leave_and_switch(thread_state& ts, ta
 // not like to be blocked." (block_trap), "switch_trap".
 void check_can_block(const thread_state& ts);
 // wait blocks the current tasklet on ws until a partner completes one of its nodes, its deadline
-// passes, a client ends it, or an exception is thrown into it. The caller has linked every node
-// into its queue (chained through group_next) and checked check_can_block(). deadline:
+// passes, a client ends it, or an exception is thrown into it. The caller has prepared every node
+// (prepare_node), linked it into its queue (chained through group_next) and checked
+// check_can_block(). deadline:
 // steady_clock ns or no_deadline. Returns the outcome; throws what was thrown into the tasklet
 // (its nodes are unlinked by then), or deadlock_error when nothing could ever wake it.
+// prepare_node makes n a node of the current tasklet's wait ws; call it before linking n.
+inline void prepare_node(thread_state& ts, wait_state& ws, wait_node& n) noexcept {
+  n.tasklet = ts.current;
+  n.state = &ws;
+}
 void arm_timer(thread_state& ts, wait_state& ws, std::int64_t deadline);
 __attribute__((always_inline)) inline wait_outcome wait(thread_state& ts, wait_state& ws,
                                                         std::int64_t deadline) {
   tasklet_impl* p = ts.current;
-  for (wait_node* n = ws.nodes; n != nullptr; n = n->group_next) {
-    n->tasklet = p;
-    n->state = &ws;
-  }
   if (deadline != no_deadline) arm_timer(ts, ws, deadline);
   p->wait = &ws;
   bump(ts.waits, 1);
@@ -133,10 +145,6 @@ __attribute__((always_inline)) inline wait_outcome wait(thread_state& ts, wait_s
   claim(p);
   return ws.outcome;
 }
-// wake completes n: its tasklet's whole wait ends and it is appended to its run queue.
-void wake(thread_state& ts, wait_node& n) noexcept;
-// end_wait ends t's wait with the given outcome and appends t (timeouts, closing).
-void end_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexcept;
 
 // terminate ends the current tasklet (reference §1.7); err is its uncaught exception.
 [[noreturn]] void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept;

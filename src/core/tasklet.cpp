@@ -10,6 +10,7 @@
 #include <stackless/timer.hpp>
 
 #include "context/fatal.hpp"
+#include "core/mt.hpp"
 #include "core/switch.hpp"
 
 namespace stackless::detail {
@@ -79,19 +80,27 @@ bool is_tasklet_exit(const std::exception_ptr& e) {
   }
 }
 
-// same_thread: operations on another thread's tasklets come with the threads issue.
-thread_state& same_thread(const tasklet_impl& t) {
-  thread_state& ts = state();
-  if (t.owner != &ts) {
-    if (t.owner == nullptr) throw runtime_error("tasklet has no thread");
-    throw runtime_error("operations on another thread's tasklet are not implemented yet");
-  }
-  return ts;
+// post_to_owner hands an operation on another thread's tasklet to that thread (reference §5:
+// the caller never switches). False when that thread has ended.
+bool post_to_owner(tasklet_impl& t, remote_request::kind_t kind, std::exception_ptr e = {}) {
+  add_ref(&t);  // the request's reference
+  if (post({kind, &t, std::move(e)})) return true;
+  release(&t);
+  return false;
 }
 
 }  // namespace
 
 void release(tasklet_impl* t) noexcept {
+  thread_state* owner = t->owner;
+  if (owner != nullptr && owner != state_if_any()) {
+    // Another thread's tasklet: only its own thread may drop the last reference (it alone knows
+    // whether the runtime still holds the tasklet).
+    int r = t->refs.load(std::memory_order_relaxed);
+    while (r > 1)
+      if (t->refs.compare_exchange_weak(r, r - 1, std::memory_order_acq_rel)) return;
+    if (post({remote_request::release, t, {}})) return;  // the request carries this reference
+  }
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && !held_by_runtime(t))
     last_reference(t);
 }
@@ -158,30 +167,41 @@ detail::tasklet_impl& tasklet::checked() const {
 
 tasklet& tasklet::insert() {
   tasklet_impl& t = checked();
+  thread_state& ts = state();
+  if (t.owner != &ts) {  // another thread's: appended there, that thread woken
+    if (!post_to_owner(t, remote_request::insert)) throw runtime_error("tasklet has no thread");
+    return *this;
+  }
   if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
   if (t.in_runqueue()) return *this;
   if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
-  same_thread(t).append(&t);
+  ts.append(&t);
   return *this;
 }
 
 tasklet& tasklet::remove() {
   tasklet_impl& t = checked();
-  if (t.owner == nullptr) return *this;
+  thread_state& ts = state();
+  if (t.owner != &ts) {  // another thread's (or its thread is gone: a no-op)
+    post_to_owner(t, remote_request::remove);
+    return *this;
+  }
   if (t.wait != nullptr) throw runtime_error("You cannot remove a blocked tasklet.");
-  if (t.owner->current == &t) throw runtime_error("The current tasklet cannot be removed.");
+  if (ts.current == &t) throw runtime_error("The current tasklet cannot be removed.");
   if (!t.in_runqueue()) return *this;
-  same_thread(t).unlink(&t);  // the caller's handle keeps it alive
+  ts.unlink(&t);  // the caller's handle keeps it alive
   return *this;
 }
 
 void tasklet::run() {
   tasklet_impl& t = checked();
+  thread_state& ts = state();
+  if (t.owner != &ts) {  // another thread's: it runs next there; the caller continues
+    if (!post_to_owner(t, remote_request::run_next)) throw runtime_error("tasklet has no thread");
+    return;
+  }
   if (t.wait != nullptr) throw runtime_error("You cannot run a blocked tasklet");
-  if (!t.alive)
-    throw runtime_error(t.owner ? "You cannot run an unbound(dead) tasklet"
-                                : "tasklet has no thread");
-  thread_state& ts = same_thread(t);
+  if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
   tasklet_impl* p = ts.current;
   if (&t != p) detail::switch_to(ts, &t);
   claim(p);
@@ -219,11 +239,14 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   thread_state& ts = state();
   tasklet_impl* p = ts.current;
   if (&t == p) std::rethrow_exception(e);
-  if (!t.alive) {
+  if (t.owner != &ts && t.owner != nullptr) {
+    // Another thread's tasklet: always pending (reference §5); its thread is woken.
+    if (post_to_owner(t, remote_request::throw_in, e)) return;
+  }
+  if (!t.alive || t.owner == nullptr) {
     if (is_tasklet_exit(e)) return;  // killing a dead tasklet is a no-op
     throw runtime_error(t.owner ? "You cannot throw to a dead tasklet" : "tasklet has no thread");
   }
-  same_thread(t);
   if (pending) {
     t.bomb = std::move(e);
     make_runnable(ts, &t);
@@ -235,14 +258,18 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
 
 void tasklet::join() {
   tasklet_impl& t = checked();
-  if (!t.alive) return;
-  thread_state& ts = same_thread(t);
+  thread_state& ts = state();
   if (&t == ts.current) throw runtime_error("a tasklet cannot join itself");
-  check_can_block(ts);
   wait_node n;
   wait_state ws;
-  ws.nodes = &n;
-  t.joiners.push_back(n);
+  {
+    queue_guard g(ts, t.joiners);  // t may belong to another thread
+    if (!t.alive || t.owner == nullptr) return;
+    check_can_block(ts);
+    ws.nodes = &n;
+    prepare_node(ts, ws, n);
+    t.joiners.push_back(n);
+  }
   wait(ts, ws, no_deadline);
 }
 
@@ -279,7 +306,11 @@ void tasklet::bind_thread(std::thread::id id) {
   if (id == t.thread) return;
   if (t.in_runqueue()) throw runtime_error("can't (re)bind a runnable tasklet");
   if (t.started) throw runtime_error("tasklet has C state on its stack");
-  throw runtime_error("bind_thread: moving a tasklet to another thread is not implemented yet");
+  if (!t.alive) throw runtime_error("You cannot run an unbound(dead) tasklet");
+  thread_state& ts = state();
+  if (t.owner != &ts)
+    throw runtime_error("bind_thread must be called in the thread the tasklet belongs to");
+  move_to_thread(ts, &t, id);
 }
 
 tasklet tasklet::next() const {

@@ -56,7 +56,8 @@ struct tasklet_impl {
   bool ignore_nesting = false;
   bool block_trap = false;
   bool in_run = false;  // inside run(): on its thread's watchdog stack
-  bool pending_irq = false;  // a hard interrupt fell due while it could not be taken (atomic…)
+  bool pending_irq = false;
+  bool threadblock = false;  // inside run(threadblock): park rather than return on an empty queue  // a hard interrupt fell due while it could not be taken (atomic…)
 
   bool in_runqueue() const noexcept { return next != nullptr; }
   bool floating() const noexcept { return next == nullptr && wait == nullptr; }

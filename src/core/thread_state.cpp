@@ -3,10 +3,15 @@
 
 #include <stackless/config.hpp>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <mutex>
 
 #include "context/fatal.hpp"
+#include "core/mt.hpp"
 #include "core/switch.hpp"
+#include "threads/barrier.hpp"
 
 namespace stackless::detail {
 
@@ -21,6 +26,13 @@ thread_state* g_threads = nullptr;
 std::atomic<long> g_retired_records{0};
 std::atomic<long> g_retired_waits{0};
 std::atomic<std::uint64_t> g_next_id_block{1};
+// Runtime threads alive, and how many of them are parked with nothing to do (under the mutex).
+std::size_t g_runtime_threads = 0;
+std::size_t g_parked_forever = 0;
+long os_threads() noexcept;
+// OS threads that existed besides the main thread when the library was loaded (a sanitizer's
+// helper thread): they never use the runtime, so they are not counted as possible wakers.
+const long g_baseline_other_threads = std::max(os_threads() - 1, 0L);
 constexpr std::uint64_t kIdBlock = 1024;
 
 // Reports an overflow into the guard page of the running tasklet (called from the signal handler).
@@ -50,9 +62,139 @@ struct thread_state_owner {
 };
 thread_local thread_state_owner tls_owner;
 
+// os_threads counts the threads of the process.
+long os_threads() noexcept {
+  struct stat st;
+  if (::stat("/proc/self/task", &st) != 0) return -1;
+  return static_cast<long>(st.st_nlink) - 2;
+}
+
+constexpr bool kAlwaysLocked =
+#if defined(STACKLESS_TSAN)
+    true;  // ThreadSanitizer cannot see the asymmetric barrier: lock from the start
+#else
+    false;
+#endif
+
 }  // namespace
 
+std::atomic<bool> g_multithreaded{kAlwaysLocked};
 std::atomic<long> g_foreign_records{0};
+
+void enter_multithreaded(thread_state& self) noexcept {
+  g_multithreaded.store(true, std::memory_order_seq_cst);
+  heavy_barrier();
+  // Wait until no other thread is inside an unlocked region (they are short and never block).
+  std::lock_guard lock(g_threads_mutex);
+  for (thread_state* t = g_threads; t != nullptr; t = t->all_next) {
+    if (t == &self) continue;
+    while (t->in_unlocked.load(std::memory_order_acquire) != 0) __builtin_ia32_pause();
+  }
+}
+
+bool post(remote_request r) {
+  tasklet_impl* t = r.tasklet;
+  std::lock_guard lock(g_threads_mutex);
+  thread_state* owner = t->owner;
+  if (owner == nullptr) return false;
+  {
+    std::lock_guard inbox_lock(owner->inbox_mutex);
+    owner->inbox.push_back(std::move(r));
+  }
+  owner->inbox_pending.store(true, std::memory_order_release);
+  if (owner->parked_forever) {
+    owner->parked_forever = false;
+    --g_parked_forever;
+  }
+  owner->idle.unpark();
+  return true;
+}
+
+void drain_inbox(thread_state& ts) noexcept {
+  std::vector<remote_request> batch;
+  {
+    std::lock_guard lock(ts.inbox_mutex);
+    batch.swap(ts.inbox);
+    ts.inbox_pending.store(false, std::memory_order_relaxed);
+  }
+  for (remote_request& r : batch) {
+    tasklet_impl* t = r.tasklet;
+    switch (r.kind) {
+      case remote_request::wake:  // a partner in another thread claimed its wait
+        finish_wait(ts, t);
+        ts.append(t);
+        break;
+      case remote_request::insert:
+        if (t->alive && t->floating()) ts.append(t);
+        break;
+      case remote_request::run_next:  // right after current, or as current of a parked thread
+        if (t->alive && t->wait == nullptr && t != ts.current) {
+          if (t->in_runqueue()) ts.unlink(t);
+          if (ts.current->in_runqueue())
+            ts.insert_after(ts.current, t);
+          else
+            ts.append(t);
+        }
+        break;
+      case remote_request::remove:
+        if (t->in_runqueue() && t != ts.current) ts.unlink(t);
+        break;
+      case remote_request::throw_in:  // always pending across threads (reference §5)
+        if (t->alive) {
+          t->bomb = std::move(r.exception);
+          make_runnable(ts, t);
+        }
+        break;
+      case remote_request::release:
+        break;  // the reference the request carried is dropped below
+      case remote_request::adopt:
+        ts.register_tasklet(t);
+        bump(ts.live_records, 1);
+        break;
+    }
+    release(t);
+  }
+}
+
+void move_to_thread(thread_state& ts, tasklet_impl* t, std::thread::id id) {
+  std::lock_guard lock(g_threads_mutex);
+  thread_state* target = g_threads;
+  while (target != nullptr && target->thread_id != id) target = target->all_next;
+  if (target == nullptr) throw std::invalid_argument("bad thread");
+  {
+    std::lock_guard inbox_lock(target->inbox_mutex);
+    target->inbox.reserve(target->inbox.size() + 1);  // the only step that can fail
+    ts.unregister_tasklet(t);
+    bump(ts.live_records, -1);
+    t->owner = target;
+    t->thread = id;
+    add_ref(t);  // the request's reference
+    target->inbox.push_back({remote_request::adopt, t, {}});
+  }
+  target->inbox_pending.store(true, std::memory_order_release);
+  target->idle.unpark();
+}
+
+bool park_idle(thread_state& ts) noexcept {
+  {
+    std::lock_guard lock(g_threads_mutex);
+    if (ts.inbox_pending.load(std::memory_order_acquire)) return true;
+    // Someone could post to us: another runtime thread that is not parked for good, or an OS
+    // thread that is not a runtime thread yet (it may become one).
+    const long others =
+        os_threads() - static_cast<long>(g_runtime_threads) - g_baseline_other_threads;
+    if (g_runtime_threads - g_parked_forever <= 1 && others <= 0) return false;
+    ts.parked_forever = true;
+    ++g_parked_forever;
+  }
+  ts.idle.park_until(no_deadline);
+  std::lock_guard lock(g_threads_mutex);
+  if (ts.parked_forever) {
+    ts.parked_forever = false;
+    --g_parked_forever;
+  }
+  return true;
+}
 
 void sum_thread_counters(long& records, long& waits, stack_counters& stacks) noexcept {
   std::lock_guard lock(g_threads_mutex);
@@ -80,6 +222,7 @@ std::uint64_t thread_state::new_id() noexcept {
 thread_state& create_state() {
   mark_runtime_used();
   install_overflow_handler(&identify_overflow);
+  if (!heavy_barrier_available()) g_multithreaded.store(true);
   auto* ts = new thread_state();
   tls_owner.ts = ts;
   tls_state = ts;
@@ -102,10 +245,17 @@ thread_state::thread_state() {
   register_tasklet(main);
   current = main;
   append(main);
-  std::lock_guard lock(g_threads_mutex);
-  all_next = g_threads;
-  if (g_threads != nullptr) g_threads->all_prev = this;
-  g_threads = this;
+  thread_id = main->thread;
+  bool second = false;
+  {
+    std::lock_guard lock(g_threads_mutex);
+    all_next = g_threads;
+    if (g_threads != nullptr) g_threads->all_prev = this;
+    g_threads = this;
+    ++g_runtime_threads;
+    second = g_runtime_threads >= 2 && !g_multithreaded.load();
+  }
+  if (second) enter_multithreaded(*this);
 }
 
 thread_state::~thread_state() {
@@ -133,19 +283,26 @@ thread_state::~thread_state() {
       }
     }
   }
-  // Whatever remains (handles held elsewhere) outlives the thread: cut it loose.
-  for (tasklet_impl* t = registry.reg_next; t != &registry;) {
-    tasklet_impl* nx = t->reg_next;
-    t->owner = nullptr;
-    t->reg_next = t->reg_prev = nullptr;
-    t = nx;
-  }
-  registry.reg_next = registry.reg_prev = &registry;
+  drain_inbox(*this);  // drops the references of requests that came too late
   main->alive = false;
   main->next = main->prev = nullptr;
-  main->owner = nullptr;
   {
     std::lock_guard lock(g_threads_mutex);
+    // Whatever remains (handles held elsewhere) outlives the thread: cut it loose. Other threads
+    // read owner under this mutex (post), so they see either a live thread or none.
+    for (tasklet_impl* t = registry.reg_next; t != &registry;) {
+      tasklet_impl* nx = t->reg_next;
+      t->owner = nullptr;
+      t->reg_next = t->reg_prev = nullptr;
+      t = nx;
+    }
+    registry.reg_next = registry.reg_prev = &registry;
+    --g_runtime_threads;
+    if (parked_forever) --g_parked_forever;
+    // Threads parked for good may now be the last ones: let them look again (deadlock, or the
+    // end of a run(threadblock)).
+    for (thread_state* t = g_threads; t != nullptr; t = t->all_next)
+      if (t->parked_forever) t->idle.unpark();
     if (all_prev != nullptr)
       all_prev->all_next = all_next;
     else

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/tasklet_impl.hpp"
@@ -13,6 +15,23 @@
 #include "timer/timer_heap.hpp"
 
 namespace stackless::detail {
+
+// remote_request: work another thread hands to a tasklet's owner (reference §5: cross-thread
+// operations only make the target runnable in its own thread; they never switch to it). Each holds
+// a reference on its tasklet.
+struct remote_request {
+  enum kind_t : unsigned char {
+    wake,      // a partner in another thread completed its wait: finish it, append the tasklet
+    insert,    // insert(): append if paused
+    run_next,  // run(): make it the next to run
+    remove,    // remove(): take it out of the run queue
+    throw_in,  // kill()/throw_exception(): always pending across threads
+    release,   // a handle was dropped in another thread
+    adopt,     // bind_thread() moved a never-started tasklet here: register it
+  } kind;
+  tasklet_impl* tasklet;
+  std::exception_ptr exception;
+};
 
 struct thread_state {
   thread_state();
@@ -67,6 +86,17 @@ struct thread_state {
   std::atomic<long> live_records{0};
   // Waits begun minus waits ended by this thread. Only this thread writes it.
   std::atomic<long> waits{0};
+
+  // Cross-thread work (remote_request). Other threads push under inbox_mutex and unpark `idle`.
+  std::mutex inbox_mutex;
+  std::vector<remote_request> inbox;
+  std::atomic<bool> inbox_pending{false};
+  std::thread::id thread_id;
+  // in_unlocked: depth of unlocked regions (core/mt.hpp); read by the thread that turns the
+  // process multi-threaded.
+  std::atomic<int> in_unlocked{0};
+  // parked_forever: parked with nothing runnable and no timer (counts towards deadlock detection).
+  bool parked_forever = false;
   thread_state* all_next = nullptr;  // list of every thread_state (g_threads)
   thread_state* all_prev = nullptr;
 
@@ -159,6 +189,22 @@ void on_switch_watchdog(thread_state& ts) noexcept;
 tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept;
 // rearm_tick makes the next tick() look at the watchdog (a deferred interrupt may fire).
 void rearm_tick(thread_state& ts) noexcept;
+
+// Cross-thread (thread_state.cpp).
+// post hands r to the owner of r.tasklet and wakes that thread; false when the owner has ended.
+bool post(remote_request r);
+// move_to_thread rebinds the never-started, paused tasklet t of ts to the thread `id`.
+// Errors: std::invalid_argument("bad thread") when no runtime thread has that id.
+void move_to_thread(thread_state& ts, tasklet_impl* t, std::thread::id id);
+// drain_inbox carries out the requests other threads posted to ts.
+void drain_inbox(thread_state& ts) noexcept;
+inline void maybe_drain_inbox(thread_state& ts) noexcept {
+  if (ts.inbox_pending.load(std::memory_order_relaxed)) [[unlikely]]
+    drain_inbox(ts);
+}
+// park_idle: nothing is runnable and no timer is pending. Parks until another thread posts work,
+// if another thread could; returns false when nothing could ever wake this thread (deadlock).
+bool park_idle(thread_state& ts) noexcept;
 
 // Hooks (scheduler.cpp).
 extern std::atomic<bool> g_has_schedule_callback;

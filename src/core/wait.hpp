@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <atomic>
+
+#include "threads/spinlock.hpp"
 #include "timer/timer_heap.hpp"
 
 namespace stackless::detail {
@@ -25,8 +28,9 @@ enum class wait_kind : unsigned char { channel, other };
 struct wait_node {
   tasklet_impl* tasklet = nullptr;
   wait_state* state = nullptr;
-  wait_queue* queue = nullptr;
-  wait_node* next = nullptr;  // in the queue
+  wait_queue* queue = nullptr;  // the queue it is linked in; null once unlinked
+  wait_queue* home = nullptr;   // the queue it was pushed to (stays set: whose lock guards it)
+  wait_node* next = nullptr;    // in the queue
   wait_node* prev = nullptr;
   wait_node* group_next = nullptr;  // the other nodes of the same wait (select)
   int direction = -1;  // -1 waiting to receive (or for an event), +1 waiting to send
@@ -44,6 +48,9 @@ enum class wait_outcome : unsigned char {
 };
 
 struct wait_state {
+  // claimed: set by whoever ends the wait first — a partner completing a node, the deadline, a
+  // kill — so that exactly one of them does (partners in other threads race with the owner).
+  std::atomic<bool> claimed{false};
   wait_node* nodes = nullptr;  // chain through group_next; may be empty (a pure sleep)
   timer_entry timer;           // armed when the wait has a deadline
   wait_node* fired = nullptr;  // the node that completed
@@ -52,8 +59,10 @@ struct wait_state {
   int direction() const noexcept { return nodes != nullptr ? nodes->direction : -1; }
 };
 
-// wait_queue: FIFO of wait nodes.
+// wait_queue: FIFO of wait nodes. `lock` guards it once the process has more than one runtime
+// thread (see queue_guard in core/mt.hpp).
 struct wait_queue {
+  spinlock lock;
   wait_node* head = nullptr;
   wait_node* tail = nullptr;
   std::size_t count = 0;
@@ -61,6 +70,7 @@ struct wait_queue {
   bool empty() const noexcept { return head == nullptr; }
   void push_back(wait_node& n) noexcept {
     n.queue = this;
+    n.home = this;
     n.next = nullptr;
     n.prev = tail;
     if (tail != nullptr)
