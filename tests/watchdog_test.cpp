@@ -106,7 +106,8 @@ TEST_F(hard_interrupt, runaway_completes_when_reinserted_every_time) {
     long n;
     long t;
   };
-  for (const work w : {work{1050, 100}, work{1000, 100}, work{99, 100}, work{1, 1}, work{5000, 7}}) {
+  for (const work w :
+       {work{1050, 100}, work{1000, 100}, work{99, 100}, work{1, 1}, work{5000, 7}}) {
     SCOPED_TRACE("N=" + std::to_string(w.n) + " T=" + std::to_string(w.t));
     long done = 0;
     tasklet worker([&done, n = w.n] {
@@ -392,8 +393,7 @@ TEST_F(soft_interrupt, preferred_hand_off_passes_it_on) {
   EXPECT_TRUE(sender.scheduled());
   EXPECT_FALSE(receiver.alive());
   sl::run();
-  EXPECT_THAT(log_,
-              ElementsAre("receiver waits", "sender sends", "receiver got 7", "sender sent"));
+  EXPECT_THAT(log_, ElementsAre("receiver waits", "sender sends", "receiver got 7", "sender sent"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -584,7 +584,8 @@ TEST_F(nested_run, runner_tasklet_is_the_one_woken) {
       {.name = "runner"});
   tasklet busy(spin(log_, &ticks), {.name = "busy"});
   sl::run();
-  EXPECT_THAT(log_, ElementsAre("runner woken, main paused: yes", "interrupted: busy", "runner done"));
+  EXPECT_THAT(log_,
+              ElementsAre("runner woken, main paused: yes", "interrupted: busy", "runner done"));
   EXPECT_EQ(ticks, 99);
   EXPECT_FALSE(busy.alive());
 }
@@ -672,8 +673,8 @@ TEST_F(nested_run, inner_budgets_are_ignored) {
       },
       {.name = "r1"});
   sl::run();
-  EXPECT_THAT(log_, ElementsAre("r1: busy after 99 ticks", "queued after r1: r2, r3",
-                                "r2: none", "r3: none"));
+  EXPECT_THAT(log_, ElementsAre("r1: busy after 99 ticks", "queued after r1: r2, r3", "r2: none",
+                                "r3: none"));
 }
 
 // Exceptions of tasklets started inside an inner run() surface from that run(), timed or not,
