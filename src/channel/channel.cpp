@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/switch.hpp"
+#include "core/watchdog.hpp"
 
 namespace stackless::detail {
 
@@ -76,7 +77,8 @@ __attribute__((always_inline)) inline std::exception_ptr hand_off(thread_state& 
   unblock(partner);
   if (c.schedule_all) {
     ts.append(partner);
-    detail::switch_to(ts, a->next);
+    // Not a preferred hand-off: a pending soft interrupt goes to the watchdog here.
+    detail::switch_to(ts, ts.irq.soft_pending ? take_soft_interrupt(ts) : a->next);
     claim(a);
   } else if (c.preference == -direction) {
     ts.insert_after(a, partner);
@@ -88,8 +90,11 @@ __attribute__((always_inline)) inline std::exception_ptr hand_off(thread_state& 
   return to_throw;
 }
 
+// enter starts every channel operation: a tick point (a tasklet that loops on operations that
+// never block can still be pre-empted), and the recursion check.
 void enter(thread_state& ts) {
   if (ts.in_channel_callback) throw runtime_error("Recursive channel call due to callbacks!");
+  tick();
 }
 
 // block_on waits in c's queue; returns the outcome.
