@@ -8,6 +8,7 @@
 // the main tasklet's flags, which are global state.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -105,6 +106,41 @@ struct tracker {
   ~tracker() {
     if (live) ++*destroyed;
   }
+};
+
+// copy_counts / counted: a value type that counts its copies and moves, to show that a channel
+// moves a value from sender to receiver and never copies it.
+struct copy_counts {
+  int copies = 0;
+  int moves = 0;
+};
+struct counted {
+  copy_counts* counts;
+  int value;
+  counted(copy_counts* c, int v) : counts(c), value(v) {}
+  counted(const counted& o) : counts(o.counts), value(o.value) { ++counts->copies; }
+  counted(counted&& o) noexcept : counts(o.counts), value(o.value) { ++counts->moves; }
+  counted& operator=(const counted& o) {
+    counts = o.counts;
+    value = o.value;
+    ++counts->copies;
+    return *this;
+  }
+  counted& operator=(counted&& o) noexcept {
+    counts = o.counts;
+    value = o.value;
+    ++counts->moves;
+    return *this;
+  }
+};
+
+// stopwatch measures steady-clock time since its construction.
+class stopwatch {
+ public:
+  std::chrono::nanoseconds elapsed() const { return std::chrono::steady_clock::now() - start_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace stackless_testing

@@ -145,21 +145,30 @@ class channel {
   // receive_for is receive() that gives up after d: an empty optional on timeout.
   template <class Rep, class Per>
   std::optional<T> receive_for(std::chrono::duration<Rep, Per> d) {
-    std::optional<T> slot;
-    detail::channel_op op;
-    op.value = &slot;
-    detail::channel_receive(core_, op, detail::deadline_after(d));
-    return slot;
+    return receive_by(detail::deadline_after(d));
   }
+  // receive_until is receive() that gives up at t (any clock).
+  template <class Clock, class Dur>
+  std::optional<T> receive_until(std::chrono::time_point<Clock, Dur> t) {
+    return receive_by(detail::deadline_at(t));
+  }
+  // try_receive takes a value only if a sender is waiting; never blocks.
+  std::optional<T> try_receive() { return receive_by(detail::now_ns()); }
+
   // send_for is send() that gives up after d: false on timeout, and then value is untouched (it
   // is moved from only when a receiver takes it).
   template <class Rep, class Per>
   bool send_for(T& value, std::chrono::duration<Rep, Per> d) {
-    detail::channel_op op;
-    op.value = &value;
-    op.transfer = &detail::transfer_value<T>;
-    return detail::channel_send(core_, op, detail::deadline_after(d));
+    return send_by(value, detail::deadline_after(d));
   }
+  // send_until is send() that gives up at t (any clock); value is untouched on timeout.
+  template <class Clock, class Dur>
+  bool send_until(T& value, std::chrono::time_point<Clock, Dur> t) {
+    return send_by(value, detail::deadline_at(t));
+  }
+  // try_send hands value over only if a receiver is waiting; never blocks (value untouched
+  // otherwise).
+  bool try_send(T& value) { return send_by(value, detail::now_ns()); }
 
   // balance: waiting senders (> 0) or minus waiting receivers (< 0). Switches: never.
   int balance() const noexcept { return detail::channel_balance(core_); }
@@ -198,24 +207,24 @@ class channel {
     }
     void operator++(int) { next(); }
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.core_ == nullptr;
+      return !it.channel_.has_value();
     }
 
    private:
     friend class channel;
-    explicit iterator(detail::channel_core* c) : core_(c) { next(); }
+    explicit iterator(const channel& c) : channel_(c) { next(); }
     void next() {
       value_.reset();
       detail::channel_op op;
       op.value = &value_;
       op.iterating = true;
-      if (!detail::channel_receive(core_, op, detail::no_deadline)) core_ = nullptr;
+      if (!detail::channel_receive(channel_->core_, op, detail::no_deadline)) channel_.reset();
     }
-    detail::channel_core* core_ = nullptr;
+    std::optional<channel> channel_;  // keeps the channel alive while the loop runs
     std::optional<T> value_;
   };
   // begin receives the first value (it may block).
-  iterator begin() { return iterator(core_); }
+  iterator begin() { return iterator(*this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
   friend bool operator==(const channel& a, const channel& b) noexcept { return a.core_ == b.core_; }
@@ -224,6 +233,20 @@ class channel {
   detail::channel_core* core() const noexcept { return core_; }
 
  private:
+  std::optional<T> receive_by(std::int64_t deadline) {
+    std::optional<T> slot;
+    detail::channel_op op;
+    op.value = &slot;
+    detail::channel_receive(core_, op, deadline);
+    return slot;
+  }
+  bool send_by(T& value, std::int64_t deadline) {
+    detail::channel_op op;
+    op.value = &value;
+    op.transfer = &detail::transfer_value<T>;
+    return detail::channel_send(core_, op, deadline);
+  }
+
   detail::channel_core* core_;
 };
 

@@ -19,7 +19,10 @@
 // - Otherwise the tasklet waits on every channel at once: it counts in the balance() and queue()
 //   of each, and a partner on any of them completes that case and removes the tasklet from all
 //   the others. A kill or a throw removes it from all of them too.
-// - A hand-off to a waiting select follows the channel's preference/schedule_all like any waiter.
+// - A hand-off to a waiting select, and a case that select completes on a waiting partner, follow
+//   the channel's preference/schedule_all like any operation.
+// - While waiting, the tasklet's blocked() is the direction of its first channel case; it counts
+//   as one wait in memory_stats().wait_nodes.
 // - A receive case whose sender sent an exception throws it from select().
 // - A channel may appear in only one case of a select (std::invalid_argument otherwise).
 // - On a closing channel a case that would have to wait is skipped; if every channel case is

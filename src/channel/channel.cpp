@@ -15,6 +15,7 @@
 
 #include "core/mt.hpp"
 #include "core/switch.hpp"
+#include "core/watchdog.hpp"
 
 namespace stackless::detail {
 
@@ -69,8 +70,11 @@ struct blocker {
   ~blocker() { end_block(ts, c); }
 };
 
+// enter starts every channel operation: a tick point (a tasklet that loops on operations that
+// never block can still be pre-empted), and the recursion check.
 void enter(thread_state& ts) {
   if (ts.in_channel_callback) throw runtime_error("Recursive channel call due to callbacks!");
+  tick();
 }
 
 // transfer moves the value (or the exception) of a send into a receive. `sender`/`receiver` are
@@ -94,7 +98,8 @@ inline void place(thread_state& ts, tasklet_impl* b, int direction, bool schedul
   tasklet_impl* a = ts.current;
   if (schedule_all) {
     ts.append(b);
-    detail::switch_to(ts, a->next);
+    // Not a preferred hand-off: a pending soft interrupt goes to the watchdog here.
+    detail::switch_to(ts, ts.irq.soft_pending ? take_soft_interrupt(ts) : a->next);
     claim(a);
   } else if (preference == -direction) {
     ts.insert_after(a, b);

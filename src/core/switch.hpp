@@ -46,7 +46,7 @@ __attribute__((always_inline)) inline void raw_switch(thread_state& ts, tasklet_
   ts.current = n;
   ts.head = n;
   if (ts.irq.owner != nullptr) [[unlikely]]
-    on_switch_watchdog(ts);
+    on_switch_watchdog(ts, p);
   jump(p->ctx, n->ctx, nullptr, finishing);
   if (ts.dead != nullptr) free_dead(ts);
 }

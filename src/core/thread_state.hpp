@@ -183,7 +183,7 @@ inline void unschedule_current(thread_state& ts, tasklet_impl* p) noexcept {
 
 // Watchdog (watchdog.cpp).
 // on_switch_watchdog restarts the slice budget at a switch (reference §1.4 step 5).
-void on_switch_watchdog(thread_state& ts) noexcept;
+void on_switch_watchdog(thread_state& ts, tasklet_impl* prev) noexcept;
 // take_soft_interrupt: a soft interrupt is pending; returns the watchdog to switch to instead of
 // the tasklet that would have run (made runnable), and clears the flag.
 tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept;

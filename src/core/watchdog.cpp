@@ -66,7 +66,8 @@ tasklet_impl* watchdog_uninstall(thread_state& ts) noexcept {
   return interrupted;
 }
 
-void on_switch_watchdog(thread_state& ts) noexcept {
+void on_switch_watchdog(thread_state& ts, tasklet_impl* prev) noexcept {
+  prev->pending_irq = false;  // it switched: a deferred interrupt has nothing left to stop
   if (!ts.irq.total) restart_slice(ts);
 }
 
@@ -77,7 +78,12 @@ void rearm_tick(thread_state& ts) noexcept {
 tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept {
   ts.irq.soft_pending = false;
   tasklet_impl* r = ts.irq.owner;
-  make_runnable(ts, r);
+  // The watchdog takes the place of the tasklet N that would have run: right before N, so N runs
+  // first when the watchdog calls run() again (Stackless' slp_schedule_soft_irq).
+  if (r->floating() && ts.current->in_runqueue())
+    ts.insert_after(ts.current, r);
+  else
+    make_runnable(ts, r);
   return r;
 }
 
