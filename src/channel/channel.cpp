@@ -150,7 +150,7 @@ bool operate(channel_core* c, channel_op& op, int direction, std::int64_t deadli
     wait_node* b = c->partner(direction);
     if (b == nullptr) break;
     if (complete_with(ts, *c, g, *b, op, direction)) {
-      if (op.exception) std::rethrow_exception(op.exception);  // a receive of send_exception
+      if (direction < 0 && op.exception) std::rethrow_exception(op.exception);  // send_exception
       return true;
     }
   }
@@ -171,7 +171,7 @@ bool operate(channel_core* c, channel_op& op, int direction, std::int64_t deadli
   g.leave();
   blocker keep{ts, c};
   const wait_outcome outcome = wait(ts, ws, deadline);
-  if (op.exception) std::rethrow_exception(op.exception);
+  if (direction < 0 && op.exception) std::rethrow_exception(op.exception);
   return outcome == wait_outcome::completed;
 }
 
@@ -330,7 +330,8 @@ std::size_t select_impl(select_case* cases, std::size_t n) {
       wait_node* b = c.core->partner(direction_of(c));
       if (b == nullptr || pick-- != 0) continue;
       if (complete_with(ts, *c.core, lock, *b, c.op, direction_of(c))) {
-        if (c.op.exception) std::rethrow_exception(c.op.exception);
+        if (c.kind == select_kind::receive && c.op.exception)
+          std::rethrow_exception(c.op.exception);
         return i;
       }
       break;  // its wait ended elsewhere meanwhile: look again
@@ -377,7 +378,8 @@ std::size_t select_impl(select_case* cases, std::size_t n) {
   if (outcome == wait_outcome::timed_out) return after_index;
   for (std::size_t i = 0; i < n; ++i) {  // the case whose node fired
     if (&cases[i].op != ws.fired->payload) continue;
-    if (cases[i].op.exception) std::rethrow_exception(cases[i].op.exception);
+    if (cases[i].kind == select_kind::receive && cases[i].op.exception)
+      std::rethrow_exception(cases[i].op.exception);
     return i;
   }
   return n;  // not reached
