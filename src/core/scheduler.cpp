@@ -107,6 +107,7 @@ int runcount() { return state().runcount; }
 void schedule() {
   thread_state& ts = state();
   maybe_poll_timers(ts);
+  maybe_drain_inbox(ts);
   tasklet_impl* p = ts.current;
   if (ts.irq.soft_pending) [[unlikely]]
     detail::switch_to(ts, take_soft_interrupt(ts));
@@ -129,6 +130,7 @@ namespace {
 
 __attribute__((always_inline)) inline tasklet run_queue(const run_options& opts) {
   thread_state& ts = state();
+  maybe_drain_inbox(ts);  // work other threads handed us
   tasklet_impl* r = ts.current;
   if (r->next == r && ts.timers.empty()) {  // nothing else to run, nobody sleeping
     claim(r);

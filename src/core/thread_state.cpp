@@ -9,6 +9,8 @@
 #include <mutex>
 
 #include "context/fatal.hpp"
+#include <stackless/timer.hpp>
+
 #include "core/mt.hpp"
 #include "core/switch.hpp"
 #include "threads/barrier.hpp"
@@ -34,6 +36,7 @@ long os_threads() noexcept;
 // helper thread): they never use the runtime, so they are not counted as possible wakers.
 const long g_baseline_other_threads = std::max(os_threads() - 1, 0L);
 constexpr std::uint64_t kIdBlock = 1024;
+constexpr std::int64_t kRecheckNs = 50'000'000;  // 50 ms
 
 // Reports an overflow into the guard page of the running tasklet (called from the signal handler).
 bool identify_overflow(const void* address) noexcept {
@@ -187,7 +190,9 @@ bool park_idle(thread_state& ts) noexcept {
     ts.parked_forever = true;
     ++g_parked_forever;
   }
-  ts.idle.park_until(no_deadline);
+  // Posts and thread exits unpark us; the timeout only makes us look again at who could still
+  // wake us (a thread that has just ended may still be counted by the kernel for a moment).
+  ts.idle.park_until(now_ns() + kRecheckNs);
   std::lock_guard lock(g_threads_mutex);
   if (ts.parked_forever) {
     ts.parked_forever = false;
