@@ -6,9 +6,15 @@
 
 namespace stackless {
 
-// threading selects the threading model (see docs/guide.md).
+// threading selects the threading model (see docs/guide.md, "Threads").
 //   free:        every OS thread has its own scheduler and runs truly in parallel (default).
-//   global_lock: one thread at a time runs tasklet code, like CPython's GIL (not implemented yet).
+//                atomic stops involuntary switches among the tasklets of its own thread only.
+//   global_lock: like CPython's GIL: a thread holds the lock from its first use of the runtime and
+//                only the holder runs tasklet code. At a tick point, once it has held the lock for
+//                config::switch_interval and another thread waits, it hands the lock over (fairly:
+//                the waiters are served in order) — unless the current tasklet is atomic, which
+//                makes atomic a critical section against every tasklet of every thread. Parking,
+//                sleeping and allow_threads release the lock.
 enum class threading { free, global_lock };
 
 // config holds every tunable of the runtime. Every member has a safe, small default. Use
@@ -23,7 +29,7 @@ struct config {
   // threads: the threading model.
   threading threads = threading::free;
   // switch_interval: in global_lock mode, how long a thread may hold the lock while another
-  // thread waits (not used yet).
+  // thread waits before it hands it over at a tick point. 0: at every tick point.
   std::chrono::microseconds switch_interval{5000};
   // spill_threshold: spill(f) runs f on a fresh segment when fewer bytes than this remain
   // (not used yet).
@@ -43,5 +49,24 @@ void configure(const config& c);
 
 // current_config returns the configuration in force.
 const config& current_config() noexcept;
+
+// allow_threads releases the global lock (threading::global_lock) for its lifetime, so that other
+// threads run while this one makes a blocking call that is not the runtime's own (a blocking
+// read, std::thread::join, a long computation that touches no tasklet state):
+//
+//   { stackless::allow_threads unlocked; worker.join(); }
+//
+// Do not use the runtime (tasklets, channels, …) inside it. A no-op in free mode and in a thread
+// that holds no lock. Switches: never (but the destructor may wait for the lock).
+class allow_threads {
+ public:
+  allow_threads() noexcept;
+  ~allow_threads();
+  allow_threads(const allow_threads&) = delete;
+  allow_threads& operator=(const allow_threads&) = delete;
+
+ private:
+  bool released_ = false;
+};
 
 }  // namespace stackless

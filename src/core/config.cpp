@@ -42,6 +42,18 @@ void configure(const config& c) {
 
 const config& current_config() noexcept { return g_config; }
 
+allow_threads::allow_threads() noexcept {
+  detail::thread_state* ts = detail::state_if_any();
+  if (ts != nullptr && ts->holds_gil) {
+    detail::gil_release(*ts);
+    released_ = true;
+  }
+}
+
+allow_threads::~allow_threads() {
+  if (released_) detail::gil_acquire(*detail::state_if_any());
+}
+
 namespace detail {
 
 void mark_runtime_used() noexcept { g_used.store(true, std::memory_order_release); }

@@ -62,8 +62,11 @@ bool wait_for_runnable(thread_state& ts, bool park_forever) noexcept {
     if (ts.head != nullptr) return true;
     if (!ts.timers.empty()) {
       fire_due(ts, now_ns());
-      if (ts.head == nullptr && !ts.timers.empty() && !ts.inbox_pending.load())
+      if (ts.head == nullptr && !ts.timers.empty() && !ts.inbox_pending.load()) {
+        gil_release(ts);
         ts.idle.park_until(ts.timers.top().deadline);
+        gil_acquire(ts);
+      }
       continue;
     }
     if (!park_forever || !park_idle(ts)) return false;

@@ -13,6 +13,7 @@
 
 #include "core/mt.hpp"
 #include "core/switch.hpp"
+#include "core/watchdog.hpp"
 #include "threads/barrier.hpp"
 
 namespace stackless::detail {
@@ -82,6 +83,21 @@ constexpr bool kAlwaysLocked =
 }  // namespace
 
 std::atomic<bool> g_multithreaded{kAlwaysLocked};
+bool g_gil_mode = false;
+global_lock g_gil;
+
+void gil_release(thread_state& ts) noexcept {
+  if (!ts.holds_gil) return;
+  ts.holds_gil = false;
+  g_gil.release();
+}
+
+void gil_acquire(thread_state& ts) noexcept {
+  if (!g_gil_mode || ts.holds_gil) return;
+  g_gil.acquire();
+  ts.holds_gil = true;
+  ts.gil_since = now_ns();
+}
 std::atomic<long> g_foreign_records{0};
 
 void enter_multithreaded(thread_state& self) noexcept {
@@ -192,7 +208,9 @@ bool park_idle(thread_state& ts) noexcept {
   }
   // Posts and thread exits unpark us; the timeout only makes us look again at who could still
   // wake us (a thread that has just ended may still be counted by the kernel for a moment).
+  gil_release(ts);
   ts.idle.park_until(now_ns() + kRecheckNs);
+  gil_acquire(ts);
   std::lock_guard lock(g_threads_mutex);
   if (ts.parked_forever) {
     ts.parked_forever = false;
@@ -227,10 +245,22 @@ std::uint64_t thread_state::new_id() noexcept {
 thread_state& create_state() {
   mark_runtime_used();
   install_overflow_handler(&identify_overflow);
-  if (!heavy_barrier_available()) g_multithreaded.store(true);
+  static const bool once = [] {
+    g_gil_mode = current_config().threads == threading::global_lock;
+    if (!heavy_barrier_available()) g_multithreaded.store(true);
+    return true;
+  }();
+  (void)once;
+  // In global_lock mode a thread holds the lock from its first use of the runtime.
+  if (g_gil_mode) g_gil.acquire();
   auto* ts = new thread_state();
+  if (g_gil_mode) {
+    ts->holds_gil = true;
+    ts->gil_since = now_ns();
+  }
   tls_owner.ts = ts;
   tls_state = ts;
+  init_tick_budget();
   return *ts;
 }
 
@@ -258,7 +288,7 @@ thread_state::thread_state() {
     if (g_threads != nullptr) g_threads->all_prev = this;
     g_threads = this;
     ++g_runtime_threads;
-    second = g_runtime_threads >= 2 && !g_multithreaded.load();
+    second = g_runtime_threads >= 2 && !g_multithreaded.load() && !g_gil_mode;
   }
   if (second) enter_multithreaded(*this);
 }
@@ -318,6 +348,7 @@ thread_state::~thread_state() {
     g_retired_waits.fetch_add(waits.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   release(main);
+  gil_release(*this);
 }
 
 void thread_state::register_tasklet(tasklet_impl* t) noexcept {

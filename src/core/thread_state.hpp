@@ -11,6 +11,7 @@
 
 #include "core/tasklet_impl.hpp"
 #include "stack/stack.hpp"
+#include "threads/global_lock.hpp"
 #include "threads/parker.hpp"
 #include "timer/timer_heap.hpp"
 
@@ -97,6 +98,9 @@ struct thread_state {
   std::atomic<int> in_unlocked{0};
   // parked_forever: parked with nothing runnable and no timer (counts towards deadlock detection).
   bool parked_forever = false;
+  // global_lock mode: whether this thread holds the lock, and since when (steady ns).
+  bool holds_gil = false;
+  std::int64_t gil_since = 0;
   thread_state* all_next = nullptr;  // list of every thread_state (g_threads)
   thread_state* all_prev = nullptr;
 
@@ -205,6 +209,14 @@ inline void maybe_drain_inbox(thread_state& ts) noexcept {
 // park_idle: nothing is runnable and no timer is pending. Parks until another thread posts work,
 // if another thread could; returns false when nothing could ever wake this thread (deadlock).
 bool park_idle(thread_state& ts) noexcept;
+
+// global_lock mode (thread_state.cpp). g_gil_mode is fixed when the runtime is first used.
+extern bool g_gil_mode;
+extern global_lock g_gil;
+// gil_release / gil_acquire: around parking and allow_threads; no-ops outside global_lock mode
+// or when the thread does not hold the lock.
+void gil_release(thread_state& ts) noexcept;
+void gil_acquire(thread_state& ts) noexcept;
 
 // Hooks (scheduler.cpp).
 extern std::atomic<bool> g_has_schedule_callback;

@@ -7,6 +7,9 @@
 #include <stackless/watchdog.hpp>
 
 #include <algorithm>
+#include <chrono>
+
+#include <stackless/config.hpp>
 
 #include "core/switch.hpp"
 #include "core/watchdog.hpp"
@@ -21,12 +24,38 @@ constinit thread_local std::int64_t tick_budget = kIdleBudget;
 
 namespace {
 
+// gil_check_ticks: in global_lock mode, how often tick() looks whether to hand the lock over.
+std::int64_t gil_check_ticks() noexcept {
+  return current_config().switch_interval.count() == 0 ? 1 : 64;
+}
+
+// idle_budget: what tick_budget holds when no timed run() is active.
+std::int64_t idle_budget() noexcept { return g_gil_mode ? gil_check_ticks() : kIdleBudget; }
+
 void load_budget(thread_state& ts) noexcept {
   auto& w = ts.irq;
   std::int64_t chunk = w.timeout > 0 ? std::max<std::int64_t>(w.ticks_left, 1) : kIdleBudget;
   if (w.time_slice > 0) chunk = std::min(chunk, w.check_ticks);
+  if (g_gil_mode) chunk = std::min(chunk, gil_check_ticks());
   w.loaded = chunk;
   tick_budget = chunk;
+}
+
+// maybe_hand_over: global_lock mode. At a tick point, once the thread has held the lock for its
+// switch interval and another thread waits, let that thread run — unless the current tasklet is
+// atomic (or a switch_trap or callback is active): then the lock stays, which is what makes
+// atomic a critical section against every thread.
+void maybe_hand_over(thread_state& ts) noexcept {
+  if (!ts.holds_gil || !g_gil.contended()) return;
+  const tasklet_impl* x = ts.current;
+  if (x->atomic || ts.switch_trap != 0 || ts.in_schedule_callback || ts.in_channel_callback)
+    return;
+  const std::int64_t interval =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(current_config().switch_interval)
+          .count();
+  if (interval > 0 && now_ns() - ts.gil_since < interval) return;
+  gil_release(ts);
+  gil_acquire(ts);  // behind every thread that was waiting: fair
 }
 
 // restart_slice: a new slice (or, with totaltimeout, nothing: the budget is for the whole run).
@@ -58,11 +87,13 @@ void watchdog_install(thread_state& ts, tasklet_impl* owner, const run_options& 
   restart_slice(ts);
 }
 
+void init_tick_budget() noexcept { tick_budget = idle_budget(); }
+
 tasklet_impl* watchdog_uninstall(thread_state& ts) noexcept {
   auto& w = ts.irq;
   tasklet_impl* interrupted = w.interrupted;
   w = thread_state::watchdog_state{};
-  tick_budget = kIdleBudget;
+  tick_budget = idle_budget();
   return interrupted;
 }
 
@@ -89,8 +120,13 @@ tasklet_impl* take_soft_interrupt(thread_state& ts) noexcept {
 
 void tick_slow(std::uint32_t) {
   thread_state* tsp = state_if_any();
-  if (tsp == nullptr || tsp->irq.owner == nullptr) {
+  if (tsp == nullptr) {
     tick_budget = kIdleBudget;
+    return;
+  }
+  if (g_gil_mode) maybe_hand_over(*tsp);
+  if (tsp->irq.owner == nullptr) {
+    tick_budget = idle_budget();
     return;
   }
   thread_state& ts = *tsp;

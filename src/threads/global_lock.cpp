@@ -1,0 +1,46 @@
+#include "threads/global_lock.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
+namespace stackless::detail {
+namespace {
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t value) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, value, nullptr,
+            nullptr, 0);
+}
+void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX,
+            nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+void global_lock::acquire() noexcept {
+  const std::uint32_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  for (unsigned spins = 0;; ++spins) {
+    const std::uint32_t now = serving_.load(std::memory_order_acquire);
+    if (now == ticket) return;
+    if (spins < 100)
+      __builtin_ia32_pause();
+    else
+      futex_wait(&serving_, now);
+  }
+}
+
+void global_lock::release() noexcept {
+  // A waiter takes its ticket before it sleeps, so contended() sees every sleeper; one that
+  // arrives after this check finds serving_ changed and does not sleep.
+  const bool waiters = contended();
+  serving_.fetch_add(1, std::memory_order_release);
+  if (waiters) {
+    handovers_.fetch_add(1, std::memory_order_relaxed);
+    futex_wake_all(&serving_);
+  }
+}
+
+}  // namespace stackless::detail
