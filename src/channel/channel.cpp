@@ -88,8 +88,9 @@ inline void transfer(channel_op& sender, channel_op& receiver) {
 
 // place puts partner b, whose wait this thread has claimed (guard left), where §3.2 says; a
 // partner of another thread is made runnable there and the caller continues (§5).
-inline void place(thread_state& ts, tasklet_impl* b, int direction, bool schedule_all,
-                  int preference) {
+__attribute__((always_inline)) inline void place(thread_state& ts, tasklet_impl* b,
+                                                int direction, bool schedule_all,
+                                                int preference) {
   if (b->owner != &ts) {
     resume_claimed(ts, b);
     return;
@@ -134,7 +135,10 @@ __attribute__((always_inline)) inline bool complete_with(thread_state& ts, chann
 }
 
 // operate: send (direction +1) or receive (-1) on c.
-bool operate(channel_core* c, channel_op& op, int direction, std::int64_t deadline) {
+// Inlined into channel_send/channel_receive so that a switch returns through one frame only
+// (see context.hpp on why frames on the switch path are expensive).
+__attribute__((always_inline)) inline bool operate(channel_core* c, channel_op& op, int direction,
+                                                   std::int64_t deadline) {
   thread_state& ts = state();
   enter(ts);
   if (g_has_channel_callback.load(std::memory_order_relaxed)) [[unlikely]] {

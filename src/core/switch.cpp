@@ -127,6 +127,7 @@ void arm_timer(thread_state& ts, wait_state& ws, std::int64_t deadline) {
 void finish_wait(thread_state& ts, tasklet_impl* t) noexcept {
   wait_state* ws = t->wait;
   for (wait_node* n = ws->nodes; n != nullptr; n = n->group_next) {
+    if (n == ws->fired) continue;  // the partner that claimed it unlinked it
     queue_guard g(ts, *n->home);
     if (n->queue != nullptr) n->queue->unlink(*n);
   }
