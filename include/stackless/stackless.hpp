@@ -9,5 +9,6 @@
 #include <stackless/scheduler.hpp>
 #include <stackless/select.hpp>
 #include <stackless/stack.hpp>
+#include <stackless/sync.hpp>
 #include <stackless/tasklet.hpp>
 #include <stackless/timer.hpp>

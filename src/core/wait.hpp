@@ -80,6 +80,18 @@ struct wait_queue {
     tail = &n;
     ++count;
   }
+  void push_front(wait_node& n) noexcept {
+    n.queue = this;
+    n.home = this;
+    n.prev = nullptr;
+    n.next = head;
+    if (head != nullptr)
+      head->prev = &n;
+    else
+      tail = &n;
+    head = &n;
+    ++count;
+  }
   void unlink(wait_node& n) noexcept {
     if (n.prev != nullptr)
       n.prev->next = n.next;
