@@ -91,7 +91,9 @@ inline bool try_claim(wait_state& ws) noexcept {
   return !ws.claimed.exchange(true, std::memory_order_acq_rel);
 }
 
-// enter_multithreaded: called by a thread that is about to become the second runtime thread.
-void enter_multithreaded(thread_state& self) noexcept;
+// enter_multithreaded turns locking on for good: called by the thread that becomes the second
+// runtime thread (self), or by a thread without a scheduler (self null) that is about to touch a
+// wait queue (releasing a lock, completing a future). No-op once on.
+void enter_multithreaded(thread_state* self) noexcept;
 
 }  // namespace stackless::detail

@@ -164,10 +164,10 @@ void await_wake(thread_state& ts, tasklet_impl* n) noexcept {
   }
 }
 
-void resume_claimed(thread_state& ts, tasklet_impl* t) noexcept {
-  if (t->owner == &ts) {
-    finish_wait(ts, t);
-    ts.append(t);
+void resume_claimed(thread_state* ts, tasklet_impl* t) noexcept {
+  if (ts != nullptr && t->owner == ts) {
+    finish_wait(*ts, t);
+    ts->append(t);
     return;
   }
   add_ref(t);  // the request's reference

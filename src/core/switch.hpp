@@ -66,7 +66,8 @@ bool cancel_wait(thread_state& ts, tasklet_impl* t, wait_outcome outcome) noexce
 bool claim_node(wait_node& n, wait_outcome outcome) noexcept;
 // resume_claimed: after claim_node, with the guard left: make n's tasklet runnable — appended
 // here, or through a wake request to its own thread.
-void resume_claimed(thread_state& ts, tasklet_impl* t) noexcept;
+void resume_claimed(thread_state* ts, tasklet_impl* t) noexcept;
+inline void resume_claimed(thread_state& ts, tasklet_impl* t) noexcept { resume_claimed(&ts, t); }
 
 // make_runnable puts n in the run queue if it is not there: a blocked n's wait is cancelled and
 // it is appended, a floating n is appended, a queued n keeps its place. A blocked n whose wait a

@@ -100,13 +100,16 @@ void gil_acquire(thread_state& ts) noexcept {
 }
 std::atomic<long> g_foreign_records{0};
 
-void enter_multithreaded(thread_state& self) noexcept {
+void enter_multithreaded(thread_state* self) noexcept {
+  static std::mutex once;
+  std::lock_guard serial(once);
+  if (g_multithreaded.load(std::memory_order_seq_cst)) return;
   g_multithreaded.store(true, std::memory_order_seq_cst);
-  heavy_barrier();
+  if (heavy_barrier_available()) heavy_barrier();
   // Wait until no other thread is inside an unlocked region (they are short and never block).
   std::lock_guard lock(g_threads_mutex);
   for (thread_state* t = g_threads; t != nullptr; t = t->all_next) {
-    if (t == &self) continue;
+    if (t == self) continue;
     while (t->in_unlocked.load(std::memory_order_acquire) != 0) __builtin_ia32_pause();
   }
 }
@@ -290,7 +293,7 @@ thread_state::thread_state() {
     ++g_runtime_threads;
     second = g_runtime_threads >= 2 && !g_multithreaded.load() && !g_gil_mode;
   }
-  if (second) enter_multithreaded(*this);
+  if (second) enter_multithreaded(this);
 }
 
 thread_state::~thread_state() {

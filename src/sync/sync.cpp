@@ -41,6 +41,29 @@ bool wake_first(thread_state& ts, sync_waiters* w, wait_outcome outcome) noexcep
   }
 }
 
+// wake_first_any: wake_first from any thread, also one without a scheduler (a pool worker, a
+// plain thread that only releases): it never becomes a runtime thread for that.
+bool wake_first_any(sync_waiters* w, wait_outcome outcome) noexcept {
+  if (thread_state* ts = state_if_any()) return wake_first(*ts, w, outcome);
+  enter_multithreaded(nullptr);  // from now on every runtime thread locks the queues
+  for (;;) {
+    w->queue.lock.lock();
+    wait_node* n = w->queue.head;
+    if (n == nullptr) {
+      w->queue.lock.unlock();
+      return false;
+    }
+    tasklet_impl* t = n->tasklet;
+    const bool claimed = claim_node(*n, outcome);
+    if (claimed) w->waiting.fetch_sub(1, std::memory_order_seq_cst);
+    w->queue.lock.unlock();
+    if (claimed) {
+      resume_claimed(nullptr, t);
+      return true;
+    }
+  }
+}
+
 // block_here: the caller holds g and has counted itself in w->waiting. Links the current tasklet
 // (at the front when it lost a race after a wake-up), leaves g and waits. A waiter that is woken
 // and then killed before it could use the wake-up passes it on, so none is lost.
@@ -86,8 +109,7 @@ sync_waiters* sync_create() { return new sync_waiters(); }
 void sync_destroy(sync_waiters* w, const char* what) noexcept {
   (void)what;
   if (w->waiting.load(std::memory_order_seq_cst) != 0) {
-    thread_state& ts = state();
-    while (wake_first(ts, w, wait_outcome::closed)) {
+    while (wake_first_any(w, wait_outcome::closed)) {
     }
   }
   delete w;
@@ -137,7 +159,7 @@ bool mutex_lock_slow(std::atomic<int>& state_word, sync_waiters* w, std::int64_t
 
 void mutex_wake(sync_waiters* w) noexcept {
   if (w->waiting.load(std::memory_order_seq_cst) == 0) return;
-  wake_first(state(), w, wait_outcome::completed);
+  wake_first_any(w, wait_outcome::completed);
 }
 
 // --- semaphore ---
@@ -191,9 +213,8 @@ void semaphore_release(std::atomic<std::ptrdiff_t>& value, sync_waiters* w, std:
     value.fetch_add(n, std::memory_order_seq_cst);
   }
   if (w->waiting.load(std::memory_order_seq_cst) == 0) return;
-  thread_state& ts = state();
   for (std::ptrdiff_t i = 0; i < n; ++i)
-    if (!wake_first(ts, w, wait_outcome::completed)) break;
+    if (!wake_first_any(w, wait_outcome::completed)) break;
 }
 
 // --- condition_variable ---
@@ -237,8 +258,7 @@ bool cv_wait(sync_waiters* w, void* lock, void (*unlock)(void*), void (*relock)(
 
 void cv_notify(sync_waiters* w, bool all) noexcept {
   if (w->waiting.load(std::memory_order_seq_cst) == 0) return;
-  thread_state& ts = state();
-  while (wake_first(ts, w, wait_outcome::completed) && all) {
+  while (wake_first_any(w, wait_outcome::completed) && all) {
   }
 }
 
@@ -269,8 +289,7 @@ bool event_wait(std::atomic<bool>& flag, sync_waiters* w, std::int64_t deadline)
 void event_set(std::atomic<bool>& flag, sync_waiters* w) noexcept {
   flag.store(true, std::memory_order_seq_cst);
   if (w->waiting.load(std::memory_order_seq_cst) == 0) return;
-  thread_state& ts = state();
-  while (wake_first(ts, w, wait_outcome::completed)) {
+  while (wake_first_any(w, wait_outcome::completed)) {
   }
 }
 
