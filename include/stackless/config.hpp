@@ -38,6 +38,9 @@ struct config {
   // page costs two kernel memory mappings and Linux allows about 65,000 per process
   // (vm.max_map_count); stacks beyond the limit rely on their canary alone.
   std::size_t guarded_stack_limit = 8192;
+  // worker_threads: threads of the default thread_pool (call_async, async); 0 = the hardware's
+  // count (at least 2).
+  std::size_t worker_threads = 0;
 };
 
 // configure sets the runtime's configuration. Call it before the runtime is first used (before

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stackless/atomic.hpp>
+#include <stackless/call_async.hpp>
 #include <stackless/channel.hpp>
 #include <stackless/config.hpp>
 #include <stackless/debug.hpp>

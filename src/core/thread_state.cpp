@@ -83,6 +83,15 @@ constexpr bool kAlwaysLocked =
 }  // namespace
 
 std::atomic<bool> g_multithreaded{kAlwaysLocked};
+std::atomic<long> g_idle_service_threads{0};
+std::atomic<long> g_jobs_in_flight{0};
+
+void leave_runtime() noexcept {
+  if (tls_owner.ts == nullptr) return;
+  delete tls_owner.ts;
+  tls_owner.ts = nullptr;
+  tls_state = nullptr;
+}
 bool g_gil_mode = false;
 global_lock g_gil;
 
@@ -203,9 +212,13 @@ bool park_idle(thread_state& ts) noexcept {
     if (ts.inbox_pending.load(std::memory_order_acquire)) return true;
     // Someone could post to us: another runtime thread that is not parked for good, or an OS
     // thread that is not a runtime thread yet (it may become one).
-    const long others =
-        os_threads() - static_cast<long>(g_runtime_threads) - g_baseline_other_threads;
-    if (g_runtime_threads - g_parked_forever <= 1 && others <= 0) return false;
+    // Idle pool workers wait for jobs, not to post to us; jobs in flight might.
+    const long others = os_threads() - static_cast<long>(g_runtime_threads) -
+                        g_baseline_other_threads -
+                        g_idle_service_threads.load(std::memory_order_acquire);
+    if (g_runtime_threads - g_parked_forever <= 1 && others <= 0 &&
+        g_jobs_in_flight.load(std::memory_order_acquire) == 0)
+      return false;
     ts.parked_forever = true;
     ++g_parked_forever;
   }

@@ -206,6 +206,13 @@ inline void maybe_drain_inbox(thread_state& ts) noexcept {
   if (ts.inbox_pending.load(std::memory_order_relaxed)) [[unlikely]]
     drain_inbox(ts);
 }
+// Worker pools (src/async) tell the deadlock rule what their threads do: a worker waiting for a
+// job cannot wake anybody; a job queued or running might.
+extern std::atomic<long> g_idle_service_threads;
+extern std::atomic<long> g_jobs_in_flight;
+// leave_runtime ends the calling thread's use of the runtime (as if it exited): a pool worker
+// whose job used tasklets or locks is not a runtime thread between jobs.
+void leave_runtime() noexcept;
 // park_idle: nothing is runnable and no timer is pending. Parks until another thread posts work,
 // if another thread could; returns false when nothing could ever wake this thread (deadlock).
 bool park_idle(thread_state& ts) noexcept;

@@ -12,19 +12,17 @@
 
 #include "core/mt.hpp"
 #include "core/switch.hpp"
+#include "sync/waiters.hpp"
 
 namespace stackless::detail {
-
-struct sync_waiters {
-  wait_queue queue;
-  std::atomic<std::ptrdiff_t> waiting{0};  // linked waiters (see the top of this file)
-};
 
 namespace {
 
 [[noreturn]] void throw_destroyed(const char* what) {
   throw runtime_error(std::string(what) + " was destroyed while a tasklet waited on it");
 }
+
+}  // namespace
 
 // wake_first ends the wait of the first waiter with `outcome`; false if there was none.
 bool wake_first(thread_state& ts, sync_waiters* w, wait_outcome outcome) noexcept {
@@ -63,6 +61,8 @@ bool wake_first_any(sync_waiters* w, wait_outcome outcome) noexcept {
     }
   }
 }
+
+namespace {
 
 // block_here: the caller holds g and has counted itself in w->waiting. Links the current tasklet
 // (at the front when it lost a race after a wake-up), leaves g and waits. A waiter that is woken
