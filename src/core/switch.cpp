@@ -56,7 +56,8 @@ void fire_due(thread_state& ts, std::int64_t now) noexcept {
 // due timers, and — when park_forever — park until another thread posts work. Returns whether a
 // tasklet became runnable; false when that cannot happen (no timer, and no thread that could post,
 // or !park_forever).
-bool wait_for_runnable(thread_state& ts, bool park_forever) noexcept {
+enum class park_mode { never, optional, mandatory };
+bool wait_for_runnable(thread_state& ts, park_mode park) noexcept {
   for (;;) {
     maybe_drain_inbox(ts);
     if (ts.head != nullptr) return true;
@@ -69,7 +70,7 @@ bool wait_for_runnable(thread_state& ts, bool park_forever) noexcept {
       }
       continue;
     }
-    if (!park_forever || !park_idle(ts)) return false;
+    if (park == park_mode::never || !park_idle(ts, park == park_mode::optional)) return false;
   }
 }
 
@@ -82,7 +83,8 @@ void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
   tasklet_impl* w = ts.watchdog();
   // First what this thread can do by itself: posted work, due timers. With threadblock, wait
   // for other threads too before giving up on the queue.
-  if (wait_for_runnable(ts, w->threadblock)) {
+  if (wait_for_runnable(ts, w->threadblock && w->floating() ? park_mode::optional
+                                                              : park_mode::never)) {
     if (ts.head != p) raw_switch(ts, p, ts.head, false);
     return;  // (or p itself became runnable: its deadline passed, a wake)
   }
@@ -96,7 +98,7 @@ void leave_on_empty_queue(thread_state& ts, tasklet_impl* p, bool blocking) {
     return;
   }
   // W is blocked: only another thread could make something runnable here.
-  if (wait_for_runnable(ts, true)) {
+  if (wait_for_runnable(ts, park_mode::mandatory)) {
     if (ts.head != p) raw_switch(ts, p, ts.head, false);
     return;
   }
@@ -197,8 +199,10 @@ void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexce
     n = take_soft_interrupt(ts);  // a soft interrupt takes effect as the tasklet ends
   } else {
     // The tasklet that followed p; or one that a timer or another thread makes runnable; or W.
-    if (ts.head != nullptr || wait_for_runnable(ts, w->threadblock) ||
-        (!w->floating() && wait_for_runnable(ts, true))) {
+    if (ts.head != nullptr ||
+        wait_for_runnable(ts, w->threadblock && w->floating() ? park_mode::optional
+                                                               : park_mode::never) ||
+        (!w->floating() && wait_for_runnable(ts, park_mode::mandatory))) {
       n = ts.head;
     } else {
       n = w;

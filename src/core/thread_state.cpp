@@ -206,10 +206,14 @@ void move_to_thread(thread_state& ts, tasklet_impl* t, std::thread::id id) {
   target->idle.unpark();
 }
 
-bool park_idle(thread_state& ts) noexcept {
+bool park_idle(thread_state& ts, bool optional) noexcept {
   {
     std::lock_guard lock(g_threads_mutex);
     if (ts.inbox_pending.load(std::memory_order_acquire)) return true;
+    if (ts.give_up) {  // another thread needs us to stop waiting (see below)
+      ts.give_up = false;
+      return false;
+    }
     // Someone could post to us: another runtime thread that is not parked for good, or an OS
     // thread that is not a runtime thread yet (it may become one).
     // Idle pool workers wait for jobs, not to post to us; jobs in flight might.
@@ -217,9 +221,21 @@ bool park_idle(thread_state& ts) noexcept {
                         g_baseline_other_threads -
                         g_idle_service_threads.load(std::memory_order_acquire);
     if (g_runtime_threads - g_parked_forever <= 1 && others <= 0 &&
-        g_jobs_in_flight.load(std::memory_order_acquire) == 0)
-      return false;
+        g_jobs_in_flight.load(std::memory_order_acquire) == 0) {
+      // We would be the last to park. A thread parked in run({.threadblock = true}) only waits
+      // because we might wake it; if one is, tell it to give up (its run() returns and it may
+      // serve us) and park instead of failing.
+      thread_state* optional_parker = nullptr;
+      for (thread_state* t = g_threads; t != nullptr; t = t->all_next)
+        if (t != &ts && t->parked_forever && t->parked_optional) optional_parker = t;
+      if (optional_parker == nullptr || optional) return false;
+      optional_parker->give_up = true;
+      optional_parker->parked_forever = false;
+      --g_parked_forever;
+      optional_parker->idle.unpark();
+    }
     ts.parked_forever = true;
+    ts.parked_optional = optional;
     ++g_parked_forever;
   }
   // Posts and thread exits unpark us; the timeout only makes us look again at who could still
@@ -231,6 +247,11 @@ bool park_idle(thread_state& ts) noexcept {
   if (ts.parked_forever) {
     ts.parked_forever = false;
     --g_parked_forever;
+  }
+  ts.parked_optional = false;
+  if (ts.give_up) {
+    ts.give_up = false;
+    return false;
   }
   return true;
 }
@@ -313,6 +334,9 @@ thread_state::~thread_state() {
   // Kill what is left of this thread's tasklets so their destructors run (reference §5: tasklets
   // with C state die with their thread). Only possible from the thread's own stack.
   if (current == main) {
+    // Take every other tasklet out of the run queue first: killing one switches to it, and the
+    // others must not get to run their own code on the way.
+    while (main->next != main) unlink(main->next);
     std::size_t alive = 0;
     for (tasklet_impl* t = registry.reg_next; t != &registry; t = t->reg_next)
       alive += (!t->is_main && t->alive) ? 1 : 0;

@@ -98,6 +98,8 @@ struct thread_state {
   std::atomic<int> in_unlocked{0};
   // parked_forever: parked with nothing runnable and no timer (counts towards deadlock detection).
   bool parked_forever = false;
+  bool parked_optional = false;  // parked in run(threadblock): would return if nobody can wake it
+  bool give_up = false;          // told by the last thread to park: stop waiting
   // global_lock mode: whether this thread holds the lock, and since when (steady ns).
   bool holds_gil = false;
   std::int64_t gil_since = 0;
@@ -215,7 +217,9 @@ extern std::atomic<long> g_jobs_in_flight;
 void leave_runtime() noexcept;
 // park_idle: nothing is runnable and no timer is pending. Parks until another thread posts work,
 // if another thread could; returns false when nothing could ever wake this thread (deadlock).
-bool park_idle(thread_state& ts) noexcept;
+// optional: the caller is run({.threadblock = true}) with nothing else to wait for; it gives up
+// (returns false) when a thread that would otherwise deadlock needs it to.
+bool park_idle(thread_state& ts, bool optional) noexcept;
 
 // global_lock mode (thread_state.cpp). g_gil_mode is fixed when the runtime is first used.
 extern bool g_gil_mode;
