@@ -386,9 +386,12 @@ class latch {
   latch& operator=(const latch&) = delete;
 
   void count_down(std::ptrdiff_t n = 1) {
-    const std::ptrdiff_t left = count_.fetch_sub(n, std::memory_order_acq_rel) - n;
-    if (left < 0) throw std::invalid_argument("latch::count_down: counted below zero");
-    if (left == 0) done_.set();
+    std::ptrdiff_t v = count_.load(std::memory_order_relaxed);
+    do {
+      if (n < 0 || v - n < 0)
+        throw std::invalid_argument("latch::count_down: would count below zero");
+    } while (!count_.compare_exchange_weak(v, v - n, std::memory_order_acq_rel));
+    if (v - n == 0) done_.set();
   }
   bool try_wait() const noexcept { return count_.load(std::memory_order_acquire) == 0; }
   void wait() {

@@ -161,10 +161,12 @@ void drain_inbox(thread_state& ts) noexcept {
       case remote_request::run_next:  // right after current, or as current of a parked thread
         if (t->alive && t->wait == nullptr && t != ts.current) {
           if (t->in_runqueue()) ts.unlink(t);
-          if (ts.current->in_runqueue())
+          if (ts.current->in_runqueue()) {
             ts.insert_after(ts.current, t);
-          else
+          } else {  // the thread was parked: t runs first
             ts.append(t);
+            ts.head = t;
+          }
         }
         break;
       case remote_request::remove:
