@@ -175,7 +175,11 @@ void drain_inbox(thread_state& ts) noexcept {
       case remote_request::throw_in:  // always pending across threads (reference §5)
         if (t->alive) {
           t->bomb = std::move(r.exception);
-          make_runnable(ts, t);
+          if (t->in_runqueue()) break;
+          // A partner may have completed its wait already: then that wake (in this batch or
+          // the next) appends it, and it throws when it resumes.
+          if (t->wait != nullptr && !cancel_wait(ts, t, wait_outcome::cancelled)) break;
+          ts.append(t);
         }
         break;
       case remote_request::release:
