@@ -179,8 +179,10 @@ class tasklet {
   void set_block_trap(bool flag);
   // thread_id is the OS thread the tasklet belongs to.
   std::thread::id thread_id() const;
-  // bind_thread moves a tasklet that never started to another thread. Not implemented yet for
-  // other threads: binding to the owner is a no-op; anything else throws runtime_error.
+  // bind_thread moves a paused tasklet that never started to the runtime thread `id`; call it in
+  // the thread the tasklet belongs to. Binding to the owner is a no-op. Errors: runtime_error
+  // "can't (re)bind a runnable tasklet", "tasklet has C state on its stack" (it started), and
+  // when called from another thread; std::invalid_argument("bad thread") for an unknown thread.
   void bind_thread(std::thread::id id = std::this_thread::get_id());
   // next / prev: neighbours in the run queue (circular); empty handles when not in a run queue.
   tasklet next() const;

@@ -177,10 +177,14 @@ void resume_claimed(thread_state* ts, tasklet_impl* t) noexcept {
 }
 
 void terminate(thread_state& ts, tasklet_impl* p, std::exception_ptr err) noexcept {
-  // Wake the joiners (they may belong to other threads).
-  for (;;) {
+  // Wake the joiners (they may belong to other threads). alive changes under the joiners' guard,
+  // so a join() that comes later sees it.
+  {
     queue_guard g(ts, p->joiners);
     p->alive = false;
+  }
+  for (;;) {
+    queue_guard g(ts, p->joiners);
     wait_node* n = p->joiners.head;
     if (n == nullptr) break;
     tasklet_impl* joiner = n->tasklet;

@@ -33,9 +33,15 @@ std::atomic<std::uint64_t> g_next_id_block{1};
 std::size_t g_runtime_threads = 0;
 std::size_t g_parked_forever = 0;
 long os_threads() noexcept;
-// OS threads that existed besides the main thread when the library was loaded (a sanitizer's
-// helper thread): they never use the runtime, so they are not counted as possible wakers.
-const long g_baseline_other_threads = std::max(os_threads() - 1, 0L);
+// OS threads that existed besides the main thread when the library was loaded: they never use the
+// runtime, so they are not counted as possible wakers. ThreadSanitizer starts its helper thread
+// only with the first thread the program creates, so under TSan one more is assumed.
+const long g_baseline_other_threads = std::max(os_threads() - 1, 0L) +
+#if defined(STACKLESS_TSAN)
+                                      1;
+#else
+                                      0;
+#endif
 constexpr std::uint64_t kIdBlock = 1024;
 constexpr std::int64_t kRecheckNs = 50'000'000;  // 50 ms
 

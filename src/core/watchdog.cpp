@@ -54,8 +54,8 @@ void maybe_hand_over(thread_state& ts) noexcept {
       std::chrono::duration_cast<std::chrono::nanoseconds>(current_config().switch_interval)
           .count();
   if (interval > 0 && now_ns() - ts.gil_since < interval) return;
-  gil_release(ts);
-  gil_acquire(ts);  // behind every thread that was waiting: fair
+  g_gil.hand_over();  // behind every thread that was waiting: fair
+  ts.gil_since = now_ns();
 }
 
 // restart_slice: a new slice (or, with totaltimeout, nothing: the budget is for the whole run).

@@ -20,6 +20,25 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
 
 }  // namespace
 
+namespace {
+void wait_for_ticket(std::atomic<std::uint32_t>& serving, std::uint32_t ticket) noexcept {
+  for (unsigned spins = 0;; ++spins) {
+    const std::uint32_t now = serving.load(std::memory_order_acquire);
+    if (now == ticket) return;
+    if (spins < 100)
+      __builtin_ia32_pause();
+    else
+      futex_wait(&serving, now);
+  }
+}
+}  // namespace
+
+void global_lock::hand_over() noexcept {
+  const std::uint32_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  release();
+  wait_for_ticket(serving_, ticket);
+}
+
 void global_lock::acquire() noexcept {
   const std::uint32_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   for (unsigned spins = 0;; ++spins) {
@@ -34,7 +53,8 @@ void global_lock::acquire() noexcept {
 
 void global_lock::release() noexcept {
   // A waiter takes its ticket before it sleeps, so contended() sees every sleeper; one that
-  // arrives after this check finds serving_ changed and does not sleep.
+  // arrives after this check finds serving_ changed and does not sleep. (After hand_over's own
+  // ticket, contended() counts it too: a harmless extra wake.)
   const bool waiters = contended();
   serving_.fetch_add(1, std::memory_order_release);
   if (waiters) {

@@ -16,6 +16,9 @@ class global_lock {
   void acquire() noexcept;
   // release lets the next ticket in.
   void release() noexcept;
+  // hand_over: the holder queues behind every waiting thread, then releases, and returns when its
+  // turn comes again — so the hand-over really happens even if the woken thread is slow to start.
+  void hand_over() noexcept;
   // contended: another thread waits for the lock (read by the holder).
   bool contended() const noexcept {
     return next_ticket_.load(std::memory_order_relaxed) -
