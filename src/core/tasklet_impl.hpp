@@ -17,6 +17,24 @@ namespace stackless::detail {
 
 struct thread_state;
 
+// relaxed_ptr: a pointer other threads may read while its owner changes it (a tasklet's owner is
+// cleared when its thread ends). Reads and writes are relaxed atomics; whoever needs the value to
+// be current re-reads it under the thread registry's mutex (post()).
+template <class T>
+class relaxed_ptr {
+ public:
+  relaxed_ptr() = default;
+  relaxed_ptr& operator=(T* v) noexcept {
+    p_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  operator T*() const noexcept { return p_.load(std::memory_order_relaxed); }
+  T* operator->() const noexcept { return p_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<T*> p_{nullptr};
+};
+
 struct tasklet_impl {
   // References: one per handle (the owning thread holds one on its main tasklet). The runtime's
   // own hold is not counted: a tasklet that is queued, blocked, running, inside run() or just
@@ -31,7 +49,7 @@ struct tasklet_impl {
   tasklet_impl* reg_next = nullptr;
   tasklet_impl* reg_prev = nullptr;
 
-  thread_state* owner = nullptr;  // null once the owning thread has ended
+  relaxed_ptr<thread_state> owner;  // null once the owning thread has ended
   std::thread::id thread;
 
   context ctx;
