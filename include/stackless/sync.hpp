@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 
@@ -312,7 +313,8 @@ struct barrier_state;
 // abort() breaks it: every waiter, and every later arrival until reset(), throws barrier_broken.
 // reset() breaks the current round (its waiters throw) and makes the barrier usable again.
 // A completion function that throws breaks the barrier; its exception reaches the last arriver.
-// A timeout (arrive_and_wait_for/until) breaks the barrier too and throws barrier_broken.
+// A timeout (arrive_and_wait_for/until) breaks the barrier too and throws barrier_broken, and so
+// does destroying the barrier while tasklets wait on it.
 // Errors: parties < 1 → std::invalid_argument.
 class barrier {
  public:
@@ -339,7 +341,7 @@ class barrier {
  private:
   std::ptrdiff_t arrive_ns(std::int64_t deadline);
   std::ptrdiff_t parties_;
-  detail::barrier_state* state_;
+  std::shared_ptr<detail::barrier_state> state_;  // waiters keep it alive
 };
 
 namespace detail {

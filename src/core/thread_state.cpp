@@ -158,6 +158,7 @@ void drain_inbox(thread_state& ts) noexcept {
     tasklet_impl* t = r.tasklet;
     switch (r.kind) {
       case remote_request::wake:  // a partner in another thread claimed its wait
+        if (t->wait == nullptr) break;
         finish_wait(ts, t);
         ts.append(t);
         break;
@@ -399,6 +400,9 @@ thread_state::~thread_state() {
                                 std::memory_order_relaxed);
     g_retired_waits.fetch_add(waits.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
+  // Requests posted after the drain above but before the owners were cleared: their references
+  // must still be dropped (nothing can be posted to this thread any more).
+  drain_inbox(*this);
   release(main);
   gil_release(*this);
 }

@@ -316,15 +316,19 @@ namespace stackless {
 barrier::barrier(std::ptrdiff_t parties, std::function<void()> completion)
     : parties_(parties), state_(nullptr) {
   if (parties < 1) throw std::invalid_argument("barrier: parties must be >= 1");
-  state_ = new detail::barrier_state();
+  state_ = std::make_shared<detail::barrier_state>();
   state_->completion = std::move(completion);
 }
 
-barrier::~barrier() { delete state_; }
+barrier::~barrier() {
+  std::lock_guard lock(state_->m);
+  if (state_->count > 0) state_->break_barrier();  // waiters throw barrier_broken
+}
 
 std::ptrdiff_t barrier::arrive_ns(std::int64_t deadline) {
   using st = detail::barrier_state;
-  st& s = *state_;
+  const std::shared_ptr<st> keep = state_;  // the barrier may be destroyed while we wait
+  st& s = *keep;
   std::unique_lock lock(s.m);
   // Wait for the previous round to drain or reset.
   while (s.phase == st::draining || s.phase == st::resetting) s.cv.wait(lock);
