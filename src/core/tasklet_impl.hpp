@@ -17,6 +17,19 @@ namespace stackless::detail {
 
 struct thread_state;
 
+// relaxed_flag: a bool other threads may read while its owner changes it.
+class relaxed_flag {
+ public:
+  relaxed_flag& operator=(bool v) noexcept {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  operator bool() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> v_{false};
+};
+
 // relaxed_ptr: a pointer other threads may read while its owner changes it (a tasklet's owner is
 // cleared when its thread ends). Reads and writes are relaxed atomics; whoever needs the value to
 // be current re-reads it under the thread registry's mutex (post()).
@@ -68,7 +81,7 @@ struct tasklet_impl {
   std::string name;
 
   bool is_main = false;
-  bool alive = false;    // can run or is running; false once ended (or never bound)
+  relaxed_flag alive;    // can run or is running; false once ended (other threads read it)
   bool started = false;  // has run at least once
   bool atomic = false;
   bool ignore_nesting = false;
