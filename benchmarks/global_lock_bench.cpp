@@ -21,9 +21,9 @@
 //   BM_cpu_bound/std_threads              the same work in two plain std::threads without the
 //                                         runtime: true parallelism, what the lock gives up
 //
-// The hand-over rows come in two variants, as in thread_bench: .../idle (only the two threads)
-// and .../busy (a third std::thread spins, so no core goes idle and a wake-up needs no virtual
-// CPU to be woken).
+// The hand-over rows come in two variants, as in thread_bench: .../idle (only the two threads,
+// pinned to CPUs 0 and 1, so a waiter that sleeps leaves its core idle) and .../busy (unpinned,
+// and a third std::thread spins, so no core goes idle).
 //
 // One item of BM_handover is one hand-over: the lock (or baton) going from its holder to the other
 // thread, which waits for it. Its time is the hand-over latency, from the moment the holder lets
@@ -41,6 +41,9 @@
 //
 // Benchmarks measure; they never assert.
 #include <benchmark/benchmark.h>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -78,6 +81,35 @@ class busy_core {
  private:
   std::atomic<bool> stop_{false};
   std::thread spinner_;
+};
+
+// pinned pins the calling thread to one CPU for its lifetime and then restores its previous
+// affinity. The idle variants pin the two threads to different CPUs, so that every wake-up
+// crosses to a core that has gone idle (unpinned, the kernel sometimes puts both threads on one
+// core and a wake-up becomes a cheap same-core switch, which makes runs bimodal). A no-op with
+// fewer than two CPUs or when Pin is false.
+template <bool Pin>
+class pinned {
+ public:
+  explicit pinned([[maybe_unused]] int cpu) {
+    if constexpr (Pin) {
+      if (std::thread::hardware_concurrency() < 2) return;
+      if (pthread_getaffinity_np(pthread_self(), sizeof previous_, &previous_) != 0) return;
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      set_ = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+    }
+  }
+  ~pinned() {
+    if (set_) pthread_setaffinity_np(pthread_self(), sizeof previous_, &previous_);
+  }
+  pinned(const pinned&) = delete;
+  pinned& operator=(const pinned&) = delete;
+
+ private:
+  cpu_set_t previous_{};
+  bool set_ = false;
 };
 
 template <bool Busy, class F>
@@ -139,12 +171,14 @@ void bm_handover_stackless(benchmark::State& state) {
     state.SkipWithError("run with --switch_interval_us=0");
     return;
   }
+  pinned<!Busy> pin_a(0);
   stackless::current();  // this thread's first use (once per process): it holds the lock
   handover_timer timer;
   lock_holder holder;
   std::atomic<bool> b_started{false};
   std::atomic<bool> stop{false};
   std::thread b([&] {
+    pinned<!Busy> pin_b(1);
     stackless::current();  // first use: waits for the lock
     b_started.store(true, std::memory_order_release);
     while (!stop.load(std::memory_order_relaxed)) {
@@ -193,9 +227,11 @@ struct baton {
 
 template <bool Busy>
 void bm_handover_condition_variable(benchmark::State& state) {
+  pinned<!Busy> pin_a(0);
   handover_timer timer;
   baton s;
   std::thread b([&] {
+    pinned<!Busy> pin_b(1);
     for (;;) {
       std::unique_lock lock(s.m);
       s.to_b_cv.wait(lock, [&] { return s.holder == 2; });

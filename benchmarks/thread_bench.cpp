@@ -14,8 +14,10 @@
 // Each comes in two variants, because waking a thread on an idle core is slow on a virtual machine
 // (the halted vCPU must be woken by the hypervisor):
 //
-//   .../idle   only the two threads: whenever one waits, its core goes idle
-//   .../busy   a third std::thread spins for the whole measurement, so no core ever goes idle
+//   .../idle   only the two threads, pinned to CPUs 0 and 1: whenever one waits, its core goes
+//              idle, and every wake-up has to wake that core
+//   .../busy   unpinned, and a third std::thread spins for the whole measurement, so no core
+//              ever goes idle (on two CPUs the two threads then mostly share the other core)
 //
 // One item is one round trip (two cross-thread wake-ups). Time is wall-clock time (UseRealTime):
 // the measuring thread sleeps while it waits, so its CPU time would undercount. tools/bench-table
@@ -27,6 +29,9 @@
 // cleanly by the sentinel -1; it is started before the timed loop. Benchmarks measure; they never
 // assert.
 #include <benchmark/benchmark.h>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <boost/fiber/all.hpp>
 
@@ -61,6 +66,35 @@ class busy_core {
   std::thread spinner_;
 };
 
+// pinned pins the calling thread to one CPU for its lifetime and then restores its previous
+// affinity. The idle variants pin the two threads to different CPUs, so that every wake-up
+// crosses to a core that has gone idle (unpinned, the kernel sometimes puts both threads on one
+// core and a wake-up becomes a cheap same-core switch, which makes runs bimodal). A no-op with
+// fewer than two CPUs or when Pin is false.
+template <bool Pin>
+class pinned {
+ public:
+  explicit pinned([[maybe_unused]] int cpu) {
+    if constexpr (Pin) {
+      if (std::thread::hardware_concurrency() < 2) return;
+      if (pthread_getaffinity_np(pthread_self(), sizeof previous_, &previous_) != 0) return;
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      set_ = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+    }
+  }
+  ~pinned() {
+    if (set_) pthread_setaffinity_np(pthread_self(), sizeof previous_, &previous_);
+  }
+  pinned(const pinned&) = delete;
+  pinned& operator=(const pinned&) = delete;
+
+ private:
+  cpu_set_t previous_{};
+  bool set_ = false;
+};
+
 // with_load runs the benchmark body with or without a busy third core.
 template <bool Busy, class F>
 void with_load(F&& body) {
@@ -79,9 +113,11 @@ void with_load(F&& body) {
 
 template <bool Busy>
 void bm_round_trip_stackless(benchmark::State& state) {
+  pinned<!Busy> pin_a(0);
   stackless::channel<int> ping;
   stackless::channel<int> pong;
   std::thread b([&] {
+    pinned<!Busy> pin_b(1);
     stackless::tasklet echo([&] {
       for (int v = ping.receive(); v >= 0; v = ping.receive()) pong.send(v + 1);
     });
@@ -114,9 +150,11 @@ struct boost_buffered : boost::fibers::buffered_channel<int> {
 
 template <class Channel, bool Busy>
 void bm_round_trip_boost_fiber(benchmark::State& state) {
+  pinned<!Busy> pin_a(0);
   Channel ping;
   Channel pong;
   std::thread b([&] {
+    pinned<!Busy> pin_b(1);
     boost::fibers::fiber echo([&] {
       int v = 0;
       while (ping.pop(v) == boost::fibers::channel_op_status::success && v >= 0) pong.push(v + 1);
@@ -155,8 +193,10 @@ struct cv_slot {
 
 template <bool Busy>
 void bm_round_trip_condition_variable(benchmark::State& state) {
+  pinned<!Busy> pin_a(0);
   cv_slot s;
   std::thread b([&] {
+    pinned<!Busy> pin_b(1);
     for (;;) {
       std::unique_lock lock(s.m);
       s.to_b_cv.wait(lock, [&] { return s.to_b; });
