@@ -131,24 +131,31 @@ void enter_multithreaded(thread_state* self) noexcept {
 
 bool post(remote_request r) {
   tasklet_impl* t = r.tasklet;
-  std::lock_guard lock(g_threads_mutex);
-  thread_state* owner = t->owner;
-  if (owner == nullptr) return false;
+  parker* wake = nullptr;
   {
-    std::lock_guard inbox_lock(owner->inbox_mutex);
-    owner->inbox.push_back(std::move(r));
+    std::lock_guard lock(g_threads_mutex);
+    thread_state* owner = t->owner;
+    if (owner == nullptr) return false;
+    {
+      std::lock_guard inbox_lock(owner->inbox_mutex);
+      owner->inbox.push_back(std::move(r));
+    }
+    owner->inbox_pending.store(true, std::memory_order_release);
+    if (owner->parked_forever.load(std::memory_order_relaxed)) {
+      owner->parked_forever.store(false, std::memory_order_relaxed);
+      --g_parked_forever;
+    }
+    wake = &owner->idle;
   }
-  owner->inbox_pending.store(true, std::memory_order_release);
-  if (owner->parked_forever) {
-    owner->parked_forever = false;
-    --g_parked_forever;
-  }
-  owner->idle.unpark();
+  // Outside the mutex, or the woken thread would block on it right away. Parkers outlive their
+  // threads (parker::lease), so the owner may even have ended by now.
+  wake->unpark();
   return true;
 }
 
 void drain_inbox(thread_state& ts) noexcept {
-  std::vector<remote_request> batch;
+  // Swapping with the spare keeps both vectors' capacity: posting allocates nothing.
+  std::vector<remote_request> batch = std::move(ts.inbox_spare);
   {
     std::lock_guard lock(ts.inbox_mutex);
     batch.swap(ts.inbox);
@@ -198,6 +205,8 @@ void drain_inbox(thread_state& ts) noexcept {
     }
     release(t);
   }
+  batch.clear();
+  ts.inbox_spare = std::move(batch);
 }
 
 void move_to_thread(thread_state& ts, tasklet_impl* t, std::thread::id id) {
@@ -223,31 +232,34 @@ bool park_idle(thread_state& ts, bool optional) noexcept {
   {
     std::lock_guard lock(g_threads_mutex);
     if (ts.inbox_pending.load(std::memory_order_acquire)) return true;
-    if (ts.give_up) {  // another thread needs us to stop waiting (see below)
-      ts.give_up = false;
+    if (ts.give_up.load(std::memory_order_relaxed)) {  // another thread needs us to stop waiting
+      ts.give_up.store(false, std::memory_order_relaxed);
       return false;
     }
     // Someone could post to us: another runtime thread that is not parked for good, or an OS
-    // thread that is not a runtime thread yet (it may become one).
-    // Idle pool workers wait for jobs, not to post to us; jobs in flight might.
-    const long others = os_threads() - static_cast<long>(g_runtime_threads) -
-                        g_baseline_other_threads -
-                        g_idle_service_threads.load(std::memory_order_acquire);
-    if (g_runtime_threads - g_parked_forever <= 1 && others <= 0 &&
-        g_jobs_in_flight.load(std::memory_order_acquire) == 0) {
+    // thread that is not a runtime thread yet (it may become one). Idle pool workers wait for
+    // jobs, not to post to us; jobs in flight might. Counting OS threads takes a system call, so
+    // it is done only when nothing else can wake us.
+    const auto others = [] {
+      return os_threads() - static_cast<long>(g_runtime_threads) - g_baseline_other_threads -
+             g_idle_service_threads.load(std::memory_order_acquire);
+    };
+    if (g_runtime_threads - g_parked_forever <= 1 &&
+        g_jobs_in_flight.load(std::memory_order_acquire) == 0 && others() <= 0) {
       // We would be the last to park. A thread parked in run({.threadblock = true}) only waits
       // because we might wake it; if one is, tell it to give up (its run() returns and it may
       // serve us) and park instead of failing.
       thread_state* optional_parker = nullptr;
       for (thread_state* t = g_threads; t != nullptr; t = t->all_next)
-        if (t != &ts && t->parked_forever && t->parked_optional) optional_parker = t;
+        if (t != &ts && t->parked_forever.load(std::memory_order_relaxed) && t->parked_optional)
+          optional_parker = t;
       if (optional_parker == nullptr || optional) return false;
-      optional_parker->give_up = true;
-      optional_parker->parked_forever = false;
+      optional_parker->give_up.store(true, std::memory_order_relaxed);
+      optional_parker->parked_forever.store(false, std::memory_order_release);
       --g_parked_forever;
       optional_parker->idle.unpark();
     }
-    ts.parked_forever = true;
+    ts.parked_forever.store(true, std::memory_order_relaxed);
     ts.parked_optional = optional;
     ++g_parked_forever;
   }
@@ -256,14 +268,20 @@ bool park_idle(thread_state& ts, bool optional) noexcept {
   gil_release(ts);
   ts.idle.park_until(now_ns() + kRecheckNs);
   gil_acquire(ts);
+  // The usual wake-up: a post took us off the parked count already (and published that before
+  // its unpark), so the mutex is not needed.
+  if (!ts.parked_forever.load(std::memory_order_acquire) &&
+      !ts.give_up.load(std::memory_order_relaxed)) {
+    return true;
+  }
   std::lock_guard lock(g_threads_mutex);
-  if (ts.parked_forever) {
-    ts.parked_forever = false;
+  if (ts.parked_forever.load(std::memory_order_relaxed)) {
+    ts.parked_forever.store(false, std::memory_order_relaxed);
     --g_parked_forever;
   }
   ts.parked_optional = false;
-  if (ts.give_up) {
-    ts.give_up = false;
+  if (ts.give_up.load(std::memory_order_relaxed)) {
+    ts.give_up.store(false, std::memory_order_relaxed);
     return false;
   }
   return true;
@@ -386,11 +404,11 @@ thread_state::~thread_state() {
     }
     registry.reg_next = registry.reg_prev = &registry;
     --g_runtime_threads;
-    if (parked_forever) --g_parked_forever;
+    if (parked_forever.load(std::memory_order_relaxed)) --g_parked_forever;
     // Threads parked for good may now be the last ones: let them look again (deadlock, or the
     // end of a run(threadblock)).
     for (thread_state* t = g_threads; t != nullptr; t = t->all_next)
-      if (t->parked_forever) t->idle.unpark();
+      if (t->parked_forever.load(std::memory_order_relaxed)) t->idle.unpark();
     if (all_prev != nullptr)
       all_prev->all_next = all_next;
     else
@@ -405,6 +423,7 @@ thread_state::~thread_state() {
   drain_inbox(*this);
   release(main);
   gil_release(*this);
+  parker::give_back(idle);
 }
 
 void thread_state::register_tasklet(tasklet_impl* t) noexcept {

@@ -70,7 +70,7 @@ struct thread_state {
 
   timer_heap timers;        // deadlines of this thread's waiting tasklets
   unsigned timer_poll = 0;  // counts switches between clock reads while timers are pending
-  parker idle;              // where the thread sleeps when nothing is runnable
+  parker& idle = parker::lease();  // where the thread sleeps when nothing is runnable
   std::uint64_t random_state = 0x9e3779b97f4a7c15ULL;  // select's generator (xorshift64)
 
   tasklet_impl* dead =
@@ -91,15 +91,17 @@ struct thread_state {
   // Cross-thread work (remote_request). Other threads push under inbox_mutex and unpark `idle`.
   std::mutex inbox_mutex;
   std::vector<remote_request> inbox;
+  std::vector<remote_request> inbox_spare;  // owner only: the drained batch's storage, reused
   std::atomic<bool> inbox_pending{false};
   std::thread::id thread_id;
   // in_unlocked: depth of unlocked regions (core/mt.hpp); read by the thread that turns the
   // process multi-threaded.
   std::atomic<int> in_unlocked{0};
   // parked_forever: parked with nothing runnable and no timer (counts towards deadlock detection).
-  bool parked_forever = false;
+  // Written under g_threads_mutex; the parked thread reads it without the mutex when it wakes.
+  std::atomic<bool> parked_forever{false};
   bool parked_optional = false;  // parked in run(threadblock): would return if nobody can wake it
-  bool give_up = false;          // told by the last thread to park: stop waiting
+  std::atomic<bool> give_up{false};  // told by the last thread to park: stop waiting
   // global_lock mode: whether this thread holds the lock, and since when (steady ns).
   bool holds_gil = false;
   std::int64_t gil_since = 0;

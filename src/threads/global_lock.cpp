@@ -18,9 +18,7 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
             nullptr, nullptr, 0);
 }
 
-}  // namespace
-
-namespace {
+// wait_for_ticket spins briefly, then sleeps until serving reaches ticket.
 void wait_for_ticket(std::atomic<std::uint32_t>& serving, std::uint32_t ticket) noexcept {
   for (unsigned spins = 0;; ++spins) {
     const std::uint32_t now = serving.load(std::memory_order_acquire);
@@ -31,6 +29,7 @@ void wait_for_ticket(std::atomic<std::uint32_t>& serving, std::uint32_t ticket) 
       futex_wait(&serving, now);
   }
 }
+
 }  // namespace
 
 void global_lock::hand_over() noexcept {
@@ -40,15 +39,7 @@ void global_lock::hand_over() noexcept {
 }
 
 void global_lock::acquire() noexcept {
-  const std::uint32_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
-  for (unsigned spins = 0;; ++spins) {
-    const std::uint32_t now = serving_.load(std::memory_order_acquire);
-    if (now == ticket) return;
-    if (spins < 100)
-      __builtin_ia32_pause();
-    else
-      futex_wait(&serving_, now);
-  }
+  wait_for_ticket(serving_, next_ticket_.fetch_add(1, std::memory_order_relaxed));
 }
 
 void global_lock::release() noexcept {
