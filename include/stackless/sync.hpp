@@ -41,6 +41,9 @@
 #include <memory>
 #include <stdexcept>
 #include <system_error>
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
 
 #include <stackless/errors.hpp>
 #include <stackless/timer.hpp>
@@ -56,6 +59,16 @@ bool mutex_lock_slow(std::atomic<int>& state, sync_waiters* w, std::int64_t dead
                      const char* what);
 void mutex_wake(sync_waiters* w) noexcept;
 const void* current_owner() noexcept;  // identity of the calling tasklet
+// single_threaded_process: the process has never had a second thread (glibc's flag; it never
+// turns true again, and creating a thread synchronizes with it), so plain loads and stores of a
+// lock word are enough. False where the C library does not say.
+inline bool single_threaded_process() noexcept {
+#if __has_include(<sys/single_threaded.h>)
+  return __libc_single_threaded != 0;
+#else
+  return false;
+#endif
+}
 [[noreturn]] void throw_not_permitted(const char* message);
 }  // namespace detail
 
@@ -71,11 +84,14 @@ class mutex {
   mutex& operator=(const mutex&) = delete;
 
   void lock() {
-    int expected = 0;
-    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire))
-      detail::mutex_lock_slow(state_, waiters_, detail::no_deadline, "mutex");
+    if (!try_lock()) detail::mutex_lock_slow(state_, waiters_, detail::no_deadline, "mutex");
   }
   [[nodiscard]] bool try_lock() noexcept {
+    if (detail::single_threaded_process()) {  // no other thread: no locked instruction needed
+      if (state_.load(std::memory_order_relaxed) != 0) return false;
+      state_.store(1, std::memory_order_relaxed);
+      return true;
+    }
     int expected = 0;
     return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire);
   }
@@ -90,7 +106,13 @@ class mutex {
            detail::mutex_lock_slow(state_, waiters_, detail::deadline_at(t), "mutex");
   }
   void unlock() {
-    const int previous = state_.exchange(0, std::memory_order_release);
+    int previous;
+    if (detail::single_threaded_process()) {
+      previous = state_.load(std::memory_order_relaxed);
+      state_.store(0, std::memory_order_relaxed);
+    } else {
+      previous = state_.exchange(0, std::memory_order_release);
+    }
     if (previous == 2) [[unlikely]]
       detail::mutex_wake(waiters_);
     else if (previous == 0) [[unlikely]]
