@@ -7,6 +7,9 @@
 //   BM_switch/raw_fcontext  two Boost.Context fcontexts ping-pong with jump_fcontext (the floor)
 //   BM_create_run/stackless    stackless::tasklet t([] {}); stackless::run();
 //   BM_create_run/boost_fiber  boost::fibers::fiber(allocator_arg, pooled stack, [] {}).join()
+//   BM_spill/stackless      stackless::spill(f) in a 16 KiB tasklet: f runs on a fresh segment
+//   BM_spill/not_needed     stackless::spill(f) in a 64 KiB tasklet: the check, then a plain call
+//   BM_spill/direct_call    f called directly
 //
 // Every benchmark counts items, one item being one switch (one way) or one created-and-finished
 // tasklet, so items_per_second gives the time per operation uniformly. tools/bench-table turns the
@@ -25,6 +28,7 @@
 #include <memory>
 
 #include <stackless/scheduler.hpp>
+#include <stackless/stack.hpp>
 #include <stackless/tasklet.hpp>
 
 namespace {
@@ -106,6 +110,37 @@ void bm_create_run_boost_fiber(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// ---------------------------------------------------------------------------------------------
+// BM_spill: one item is one call of a small function. In a 16 KiB tasklet less than the 16 KiB
+// spill_threshold remains, so every spill() takes a segment from the stack cache, jumps to it,
+// calls f, jumps back and returns the segment.
+
+int __attribute__((noinline)) add_one(int v) { return v + 1; }
+
+template <std::size_t StackSize>
+void bm_spill(benchmark::State& state) {
+  stackless::tasklet_options options;
+  options.stack_size = StackSize;
+  stackless::tasklet t(
+      [&] {
+        int v = 0;
+        for (auto _ : state) v = stackless::spill([v] { return add_one(v); });
+        benchmark::DoNotOptimize(v);
+      },
+      options);
+  stackless::run();
+  state.SetItemsProcessed(state.iterations());
+}
+
+void bm_spill_direct_call(benchmark::State& state) {
+  int v = 0;
+  for (auto _ : state) {
+    v = add_one(v);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 }  // namespace
 
 BENCHMARK(bm_switch_stackless)->Name("BM_switch/stackless");
@@ -113,5 +148,8 @@ BENCHMARK(bm_switch_boost_fiber)->Name("BM_switch/boost_fiber");
 BENCHMARK(bm_switch_raw_fcontext)->Name("BM_switch/raw_fcontext");
 BENCHMARK(bm_create_run_stackless)->Name("BM_create_run/stackless");
 BENCHMARK(bm_create_run_boost_fiber)->Name("BM_create_run/boost_fiber");
+BENCHMARK(bm_spill<16 * 1024>)->Name("BM_spill/stackless");
+BENCHMARK(bm_spill<64 * 1024>)->Name("BM_spill/not_needed");
+BENCHMARK(bm_spill_direct_call)->Name("BM_spill/direct_call");
 
 BENCHMARK_MAIN();

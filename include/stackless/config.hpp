@@ -31,8 +31,8 @@ struct config {
   // switch_interval: in global_lock mode, how long a thread may hold the lock while another
   // thread waits before it hands it over at a tick point. 0: at every tick point.
   std::chrono::microseconds switch_interval{5000};
-  // spill_threshold: spill(f) runs f on a fresh segment when fewer bytes than this remain
-  // (not used yet).
+  // spill_threshold: spill(f) runs f on a fresh segment (of default_stack_size bytes) when fewer
+  // bytes than this remain on the stack it is called on. Must be below default_stack_size.
   std::size_t spill_threshold = 16 * 1024;
   // guarded_stack_limit: how many stacks of the process may carry a guard page at once. A guard
   // page costs two kernel memory mappings and Linux allows about 65,000 per process
@@ -47,7 +47,7 @@ struct config {
 // the first tasklet, scheduler call or current()).
 // Switches: never. Threads: any, once.
 // Errors: runtime_error if the runtime is already in use; std::invalid_argument for a value that
-// cannot work (a default stack smaller than 8 KiB).
+// cannot work (a default stack smaller than 8 KiB, a spill_threshold not below it).
 void configure(const config& c);
 
 // current_config returns the configuration in force.
