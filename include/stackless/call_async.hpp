@@ -19,7 +19,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <exception>
@@ -43,6 +42,10 @@ class cancelled_error : public runtime_error {
  public:
   cancelled_error() : runtime_error("cancelled_error: the job was cancelled before it started") {}
 };
+
+namespace detail {
+class parker;  // src/threads/parker.hpp
+}  // namespace detail
 
 namespace detail {
 
@@ -186,7 +189,7 @@ class thread_pool {
   void work();
 
   mutable std::mutex mutex_;
-  std::condition_variable ready_;
+  std::vector<detail::parker*> idle_;  // parked workers, under mutex_; the last to park first
   std::deque<std::pair<detail::job, std::shared_ptr<detail::future_core>>> queue_;
   std::optional<semaphore> slots_;  // bounded queue: free places
   std::vector<std::thread> workers_;

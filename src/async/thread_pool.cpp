@@ -7,6 +7,7 @@
 #include "core/mt.hpp"
 #include "core/switch.hpp"
 #include "sync/waiters.hpp"
+#include "threads/parker.hpp"
 
 namespace stackless {
 
@@ -25,6 +26,7 @@ thread_pool::~thread_pool() { shutdown(); }
 
 void thread_pool::enqueue(detail::job j, std::shared_ptr<detail::future_core> state) {
   if (slots_) slots_->acquire();  // a full bounded queue: only this tasklet waits
+  detail::parker* wake = nullptr;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -33,20 +35,37 @@ void thread_pool::enqueue(detail::job j, std::shared_ptr<detail::future_core> st
     }
     queue_.emplace_back(std::move(j), std::move(state));
     detail::g_jobs_in_flight.fetch_add(1, std::memory_order_acq_rel);
+    if (!idle_.empty()) {
+      wake = idle_.back();
+      idle_.pop_back();
+    }
   }
-  ready_.notify_one();
+  if (wake != nullptr) wake->unpark();  // parkers outlive their users: safe after the unlock
 }
 
+// An idle worker waits in a parker, like a runtime thread with nothing to run: it spins a while
+// before it sleeps (see threads/parker.hpp), so a caller that submits again soon after its last
+// result does not pay for waking a sleeping core.
 void thread_pool::work() {
   tls_worker_of = this;
+  detail::parker& me = detail::parker::lease();
+  struct give_back {
+    detail::parker& p;
+    ~give_back() { detail::parker::give_back(p); }
+  } returned{me};
   for (;;) {
     std::pair<detail::job, std::shared_ptr<detail::future_core>> item;
     {
       std::unique_lock lock(mutex_);
-      if (queue_.empty() && !stopping_) {
+      while (queue_.empty() && !stopping_) {
+        idle_.push_back(&me);
         detail::g_idle_service_threads.fetch_add(1, std::memory_order_acq_rel);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        lock.unlock();
+        me.park_until(INT64_MAX);
+        lock.lock();
         detail::g_idle_service_threads.fetch_sub(1, std::memory_order_acq_rel);
+        // Taken off the list by whoever unparked us; still on it after a spurious return.
+        std::erase(idle_, &me);
       }
       if (queue_.empty()) return;  // stopping, and every queued job is done
       item = std::move(queue_.front());
@@ -67,8 +86,9 @@ void thread_pool::shutdown() {
     std::lock_guard lock(mutex_);
     if (joined_) return;
     stopping_ = true;
+    for (detail::parker* p : idle_) p->unpark();
+    idle_.clear();
   }
-  ready_.notify_all();
   {
     allow_threads unlocked;  // global_lock mode: let other threads run while we join
     for (std::thread& t : workers_)

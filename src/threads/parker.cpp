@@ -53,7 +53,7 @@ bool parker::spin_until(std::int64_t deadline_ns) noexcept {
     for (int i = 0; i < 32; ++i) {
       if (state_.load(std::memory_order_relaxed) == permit) {
         spin_ns_ = std::min(spin_ns_ * 2, kMaxSpinNs);
-        failures_ = 0;
+        if (failures_ > 0) --failures_;
         return true;
       }
       __builtin_ia32_pause();
@@ -62,7 +62,8 @@ bool parker::spin_until(std::int64_t deadline_ns) noexcept {
   }
   if (end == deadline_ns) return false;  // cut short by the deadline: says nothing
   spin_ns_ = std::max(spin_ns_ / 2, kMinSpinNs);
-  if (++failures_ >= kFailuresBeforeQuiet) {
+  failures_ += 2;
+  if (failures_ >= kQuietScore) {
     failures_ = 0;
     quiet_until_ = now_ns() + kQuietNs;
     spin_ns_ = kMaxSpinNs;

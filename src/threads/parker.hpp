@@ -8,9 +8,10 @@
 // busy anyway) to tens of microseconds (a virtual machine's idle vCPU must be woken by the
 // hypervisor). So park_until first spins, watching the word. How long adapts to what spinning
 // achieved: a spin that ends in an unpark doubles the budget for the next one, a spin that ends
-// in sleep halves it, and two failed spins in a row stop spinning for a while (the partner is
-// slow to answer, or cannot get a core because other work keeps the cores busy: then spinning
-// only takes a core from it). Ping-pong partners on idle cores keep spinning and never sleep.
+// in sleep halves it, and when spins fail more than a third of the time, spinning stops for a
+// while (the partner is slow to answer, or cannot get a core because other work keeps the cores
+// busy: then spinning only takes a core from it). Ping-pong partners on idle cores keep spinning
+// and never sleep.
 #pragma once
 
 #include <atomic>
@@ -32,11 +33,11 @@ class parker {
   static parker& lease();
   static void give_back(parker& p) noexcept;
 
-  // Spin budget bounds (ns). After kFailuresBeforeQuiet failed spins in a row, no spinning for
-  // kQuietNs; the next spin then gets the full budget again.
+  // Spin budget bounds (ns). A failed spin adds 2 to a score, a successful one takes 1 off; at
+  // kQuietScore, no spinning for kQuietNs, and the next spin gets the full budget again.
   static constexpr std::int64_t kMinSpinNs = 2'000;
   static constexpr std::int64_t kMaxSpinNs = 100'000;
-  static constexpr int kFailuresBeforeQuiet = 2;
+  static constexpr int kQuietScore = 4;
   static constexpr std::int64_t kQuietNs = 10'000'000;
 
  private:
@@ -44,8 +45,8 @@ class parker {
   bool spin_until(std::int64_t deadline_ns) noexcept;
 
   std::atomic<std::uint32_t> state_{empty};
-  // Owner thread only: the spin budget, no spinning before quiet_until_ (steady ns), failed
-  // spins in a row.
+  // Owner thread only: the spin budget, no spinning before quiet_until_ (steady ns), the score
+  // of failed spins.
   std::int64_t spin_ns_ = kMaxSpinNs;
   std::int64_t quiet_until_ = 0;
   int failures_ = 0;
