@@ -1,6 +1,6 @@
 // spill_test — stackless::spill: direct calls while stack remains, fresh segments when it runs low,
 // a million levels of recursion in a 16 KiB tasklet, results of every kind, exceptions, switching
-// and blocking on a segment, kill and thread exit during a spilled call, bad configuration.
+// and blocking on a segment, kill and thread exit during a spilled call.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -201,11 +201,4 @@ TEST_F(spill_call, a_thread_without_tasklets_can_spill) {
   int r = 0;
   std::thread([&] { r = sl::spill([] { return 5; }); }).join();
   EXPECT_EQ(r, 5);
-}
-
-TEST_F(spill_call, configure_rejects_a_threshold_not_below_the_default_stack) {
-  EXPECT_THROW_WHAT(sl::configure({.default_stack_size = 64 * 1024, .spill_threshold = 64 * 1024}),
-                    std::invalid_argument,
-                    "config::spill_threshold 65536 must be below config::default_stack_size 65536 "
-                    "(spill() runs f on a stack of the default size)");
 }

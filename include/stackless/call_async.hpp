@@ -190,6 +190,7 @@ class thread_pool {
 
   mutable std::mutex mutex_;
   std::vector<detail::parker*> idle_;  // parked workers, under mutex_; the last to park first
+  detail::parker* spinner_ = nullptr;  // the one idle worker that spins before it sleeps
   std::deque<std::pair<detail::job, std::shared_ptr<detail::future_core>>> queue_;
   std::optional<semaphore> slots_;  // bounded queue: free places
   std::vector<std::thread> workers_;

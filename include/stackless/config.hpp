@@ -31,12 +31,14 @@ struct config {
   // switch_interval: in global_lock mode, how long a thread may hold the lock while another
   // thread waits before it hands it over at a tick point. 0: at every tick point.
   std::chrono::microseconds switch_interval{5000};
-  // spill_threshold: spill(f) runs f on a fresh segment (of default_stack_size bytes) when fewer
-  // bytes than this remain on the stack it is called on. Must be below default_stack_size.
+  // spill_threshold: spill(f) runs f on a fresh segment (of default_stack_size bytes, at least
+  // 4 * spill_threshold) when fewer bytes than this remain on the stack it is called on.
   std::size_t spill_threshold = 16 * 1024;
-  // guarded_stack_limit: how many stacks of the process may carry a guard page at once. A guard
-  // page costs two kernel memory mappings and Linux allows about 65,000 per process
-  // (vm.max_map_count); stacks beyond the limit rely on their canary alone.
+  // guarded_stack_limit: on kernels before Linux 6.13, how many stacks of the process may carry a
+  // guard page at once. Such a guard page costs two kernel memory mappings and Linux allows about
+  // 65,000 per process (vm.max_map_count); stacks beyond the limit rely on a canary at their low
+  // end, checked at each switch-out. From Linux 6.13 (MADV_GUARD_INSTALL) every stack gets a guard
+  // region that costs no mapping, and the limit does not apply. 0: no guards at all (canaries).
   std::size_t guarded_stack_limit = 8192;
   // worker_threads: threads of the default thread_pool (call_async, async); 0 = the hardware's
   // count (at least 2).
@@ -47,7 +49,7 @@ struct config {
 // the first tasklet, scheduler call or current()).
 // Switches: never. Threads: any, once.
 // Errors: runtime_error if the runtime is already in use; std::invalid_argument for a value that
-// cannot work (a default stack smaller than 8 KiB, a spill_threshold not below it).
+// cannot work (a default stack smaller than 8 KiB).
 void configure(const config& c);
 
 // current_config returns the configuration in force.

@@ -11,9 +11,10 @@
 namespace stackless {
 
 // stack_mode selects the kind of stack a tasklet runs on.
-//   dedicated: an mmap'ed stack of its own, taken from a bounded per-thread cache. The first
-//              config::guarded_stack_limit stacks of a process carry a guard page (overflow is
-//              caught at once, by name); every stack carries a canary checked at each switch-out.
+//   dedicated: an mmap'ed stack of its own, taken from a bounded per-thread cache. It carries a
+//              guard page (overflow is caught at once, by name): every stack from Linux 6.13 on,
+//              else the first config::guarded_stack_limit stacks of the process; the others carry
+//              a canary checked at each switch-out.
 //   sliced:    reserved for stack slicing (a shared per-thread stack whose live part is copied out
 //              on switch-out). Not implemented yet: creating a sliced tasklet throws runtime_error.
 enum class stack_mode { dedicated, sliced };
@@ -28,8 +29,9 @@ void run_on_segment(void (*body)(void*), void* arg);
 }  // namespace detail
 
 // spill runs f and returns what it returns. If fewer than config::spill_threshold bytes of stack
-// remain, f runs on a fresh segment (config::default_stack_size, from the thread's stack cache)
-// that is given back when f returns; otherwise it is a direct call (one comparison and a call).
+// remain, f runs on a fresh segment (config::default_stack_size, at least 4 * spill_threshold,
+// from the thread's stack cache) that is given back when f returns; otherwise it is a direct call
+// (one comparison and a call).
 // This is Stackless's stack spilling: a recursive function that calls spill() at every level can
 // recurse as deep as memory allows, even in a tasklet with a small stack:
 //

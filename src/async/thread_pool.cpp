@@ -35,7 +35,11 @@ void thread_pool::enqueue(detail::job j, std::shared_ptr<detail::future_core> st
     }
     queue_.emplace_back(std::move(j), std::move(state));
     detail::g_jobs_in_flight.fetch_add(1, std::memory_order_acq_rel);
-    if (!idle_.empty()) {
+    if (spinner_ != nullptr) {  // awake already: the cheapest to hand the job to
+      wake = spinner_;
+      std::erase(idle_, wake);
+      spinner_ = nullptr;
+    } else if (!idle_.empty()) {
       wake = idle_.back();
       idle_.pop_back();
     }
@@ -43,9 +47,9 @@ void thread_pool::enqueue(detail::job j, std::shared_ptr<detail::future_core> st
   if (wake != nullptr) wake->unpark();  // parkers outlive their users: safe after the unlock
 }
 
-// An idle worker waits in a parker, like a runtime thread with nothing to run: it spins a while
-// before it sleeps (see threads/parker.hpp), so a caller that submits again soon after its last
-// result does not pay for waking a sleeping core.
+// An idle worker waits in a parker, like a runtime thread with nothing to run. One of them (the
+// spinner) spins a while before it sleeps (see threads/parker.hpp), so a caller that submits again
+// soon after its last result does not pay for waking a sleeping core; a new job goes to it first.
 void thread_pool::work() {
   tls_worker_of = this;
   detail::parker& me = detail::parker::lease();
@@ -59,13 +63,17 @@ void thread_pool::work() {
       std::unique_lock lock(mutex_);
       while (queue_.empty() && !stopping_) {
         idle_.push_back(&me);
+        // One idle worker at a time spins: more would only take cores from the busy ones.
+        const bool spin = spinner_ == nullptr;
+        if (spin) spinner_ = &me;
         detail::g_idle_service_threads.fetch_add(1, std::memory_order_acq_rel);
         lock.unlock();
-        me.park_until(INT64_MAX);
+        me.park_until(INT64_MAX, spin);
         lock.lock();
         detail::g_idle_service_threads.fetch_sub(1, std::memory_order_acq_rel);
         // Taken off the list by whoever unparked us; still on it after a spurious return.
         std::erase(idle_, &me);
+        if (spinner_ == &me) spinner_ = nullptr;
       }
       if (queue_.empty()) return;  // stopping, and every queued job is done
       item = std::move(queue_.front());
@@ -88,6 +96,7 @@ void thread_pool::shutdown() {
     stopping_ = true;
     for (detail::parker* p : idle_) p->unpark();
     idle_.clear();
+    spinner_ = nullptr;
   }
   {
     allow_threads unlocked;  // global_lock mode: let other threads run while we join

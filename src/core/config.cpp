@@ -33,11 +33,6 @@ void configure(const config& c) {
     throw std::invalid_argument("config::default_stack_size " +
                                 std::to_string(c.default_stack_size) +
                                 " is below the minimum of 8192 bytes");
-  if (c.spill_threshold >= c.default_stack_size)
-    throw std::invalid_argument("config::spill_threshold " + std::to_string(c.spill_threshold) +
-                                " must be below config::default_stack_size " +
-                                std::to_string(c.default_stack_size) +
-                                " (spill() runs f on a stack of the default size)");
   if (g_used.load(std::memory_order_acquire))
     throw runtime_error(
         "configure() must be called before the runtime is first used (before the first tasklet, "

@@ -8,6 +8,7 @@
 #include <stackless/config.hpp>
 #include <stackless/stack.hpp>
 
+#include <algorithm>
 #include <exception>
 
 #include "context/context.hpp"
@@ -50,8 +51,9 @@ void run_on_segment(void (*body)(void*), void* arg) {
   thread_state& ts = state();
   tasklet_impl* t = ts.current;
   const config& cfg = current_config();
-  stack_block segment =
-      ts.stacks.acquire(effective_stack_size(cfg.default_stack_size), cfg.guarded_stack_limit);
+  // At least four thresholds, so that a segment holds real work before it spills again.
+  const std::size_t size = std::max(cfg.default_stack_size, 4 * cfg.spill_threshold);
+  stack_block segment = ts.stacks.acquire(effective_stack_size(size), cfg.guarded_stack_limit);
   spill_call call{body, arg, nullptr, nullptr, {}};
   context back;
   back.stack_low = t->ctx.stack_low;

@@ -10,7 +10,8 @@
 namespace stackless::detail {
 namespace {
 
-std::atomic<std::size_t> g_guarded{0};
+std::atomic<std::size_t> g_guarded{0};        // PROT_NONE guard pages (two mappings each)
+std::atomic<std::size_t> g_guard_regions{0};  // madvise guard regions (no mapping of their own)
 // Stacks and bytes left over by caches that are gone, and by discard().
 std::atomic<long> g_retired_in_use{0};
 std::atomic<long> g_retired_bytes{0};
@@ -20,10 +21,47 @@ constexpr std::size_t kCanaryWords = 4;
 
 void unmap(const stack_block& s) noexcept {
   ::munmap(s.map_base, s.map_size);
-  if (s.guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
+  if (s.guard_region)
+    g_guard_regions.fetch_sub(1, std::memory_order_relaxed);
+  else if (s.guarded)
+    g_guarded.fetch_sub(1, std::memory_order_relaxed);
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // Linux 6.13
+#endif
+
+// map_with_guard_region maps a stack whose lowest page is a guard region (Linux 6.13+): faults
+// like a PROT_NONE page, but inside the stack's own mapping, so it costs no kernel mapping and
+// neighbouring stacks still merge into one. Returns an empty block where the kernel cannot.
+stack_block map_with_guard_region(std::size_t size) {
+  static std::atomic<bool> unsupported{false};
+  if (unsupported.load(std::memory_order_relaxed)) return {};
+  const std::size_t page = page_size();
+  const std::size_t total = size + page;
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (::madvise(p, page, MADV_GUARD_INSTALL) != 0) {
+    unsupported.store(true, std::memory_order_relaxed);
+    ::munmap(p, total);
+    return {};
+  }
+  g_guard_regions.fetch_add(1, std::memory_order_relaxed);
+  stack_block s;
+  s.map_base = p;
+  s.map_size = total;
+  s.low = static_cast<char*>(p) + page;
+  s.size = size;
+  s.guarded = true;
+  s.guard_region = true;
+  return s;
 }
 
 stack_block map_stack(std::size_t size, std::size_t guarded_limit) {
+  // A guarded_stack_limit of 0 asks for no guard at all (canaries only).
+  if (guarded_limit != 0)
+    if (stack_block s = map_with_guard_region(size)) return s;
   const std::size_t page = page_size();
   // Claim a guard slot if the process-wide limit allows one.
   bool guarded = false;
@@ -143,7 +181,8 @@ stack_counters global_stack_counters() noexcept {
   stack_counters c;
   c.in_use = g_retired_in_use.load(std::memory_order_relaxed);
   c.bytes_reserved = g_retired_bytes.load(std::memory_order_relaxed);
-  c.guarded = static_cast<long>(g_guarded.load(std::memory_order_relaxed));
+  c.guarded = static_cast<long>(g_guarded.load(std::memory_order_relaxed) +
+                                g_guard_regions.load(std::memory_order_relaxed));
   return c;
 }
 

@@ -19,6 +19,7 @@ struct stack_block {
   void* low = nullptr;       // lowest usable address
   std::size_t size = 0;      // usable bytes
   bool guarded = false;
+  bool guard_region = false;  // the guard is a madvise guard region, not a PROT_NONE mapping
   explicit operator bool() const noexcept { return low != nullptr; }
 };
 

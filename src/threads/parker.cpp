@@ -71,12 +71,12 @@ bool parker::spin_until(std::int64_t deadline_ns) noexcept {
   return false;
 }
 
-void parker::park_until(std::int64_t deadline_ns) noexcept {
+void parker::park_until(std::int64_t deadline_ns, bool may_spin) noexcept {
   if (state_.exchange(empty, std::memory_order_acquire) == permit) return;
   // Taking the permit is an exchange, not a store: it must synchronize with the latest unpark, so
   // that whatever that unpark's caller published before it is visible when we re-check.
   std::uint32_t expected = empty;
-  if (spin_until(deadline_ns) ||
+  if ((may_spin && spin_until(deadline_ns)) ||
       !state_.compare_exchange_strong(expected, sleeping, std::memory_order_acquire)) {
     state_.exchange(empty, std::memory_order_acquire);
     return;

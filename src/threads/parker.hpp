@@ -21,9 +21,9 @@ namespace stackless::detail {
 
 class parker {
  public:
-  // park_until sleeps until unpark() or the steady_clock deadline (nanoseconds); spurious
-  // returns are possible, so callers re-check their condition.
-  void park_until(std::int64_t deadline_ns) noexcept;
+  // park_until sleeps until unpark() or the steady_clock deadline (nanoseconds), spinning first
+  // unless may_spin is false; spurious returns are possible, so callers re-check their condition.
+  void park_until(std::int64_t deadline_ns, bool may_spin = true) noexcept;
   // unpark wakes the parked thread, or lets its next park_until return at once. Threads: any.
   void unpark() noexcept;
 
