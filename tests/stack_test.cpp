@@ -272,6 +272,26 @@ TEST_F(many_tasklets, all_paused_at_once_then_released) {
   EXPECT_EQ(sl::memory_stats().live_tasklets, 0u);
 }
 
+// The record cache keeps at most config::record_cache_limit freed records per thread; they are
+// reused by the next tasklets.
+TEST_F(many_tasklets, record_cache_is_bounded_and_reused) {
+  const std::size_t limit = sl::current_config().record_cache_limit;
+  ASSERT_EQ(limit, 64u);
+  {
+    std::vector<tasklet> ts;
+    for (std::size_t i = 0; i < 2 * limit; ++i) ts.emplace_back([] {});
+    sl::run();
+  }  // all 128 records are freed here
+  EXPECT_EQ(sl::memory_stats().records_cached, limit);
+  {
+    std::vector<tasklet> ts;
+    for (std::size_t i = 0; i < 10; ++i) ts.emplace_back([] {});
+    EXPECT_EQ(sl::memory_stats().records_cached, limit - 10);
+    sl::run();
+  }
+  EXPECT_EQ(sl::memory_stats().records_cached, limit);
+}
+
 TEST_F(many_tasklets, all_blocked_at_once_then_released) {
   std::size_t finished = 0;
   tasklet gate([] {}, {.start = false});

@@ -26,6 +26,9 @@ struct config {
   std::size_t default_stack_size = 64 * 1024;
   // stack_cache_limit: free stacks each thread keeps for reuse. 0 disables the cache.
   std::size_t stack_cache_limit = 16;
+  // record_cache_limit: freed tasklet records (a few hundred bytes each) each thread keeps for
+  // reuse. 0 disables the cache.
+  std::size_t record_cache_limit = 64;
   // threads: the threading model.
   threading threads = threading::free;
   // switch_interval: in global_lock mode, how long a thread may hold the lock while another

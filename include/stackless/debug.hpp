@@ -13,6 +13,7 @@ struct memory_statistics {
   std::size_t guarded_stacks = 0;        // stacks (in use or cached) that carry a guard page
   std::size_t stack_bytes_reserved = 0;  // address space of all stacks, in use and cached
   std::size_t wait_nodes = 0;            // tasklets blocked in a wait queue
+  std::size_t records_cached = 0;        // freed tasklet records kept for reuse (per-thread caches)
 };
 
 // memory_stats returns the current statistics. Switches: never. Threads: any.

@@ -199,8 +199,8 @@ channel_callback set_channel_callback(channel_callback cb) {
 
 memory_statistics memory_stats() {
   stack_counters s = global_stack_counters();
-  long records = 0, waits = 0;
-  sum_thread_counters(records, waits, s);
+  long records = 0, waits = 0, cached_records = 0;
+  sum_thread_counters(records, waits, cached_records, s);
   auto count = [](long v) { return static_cast<std::size_t>(v < 0 ? 0 : v); };
   memory_statistics m;
   m.live_tasklets = count(records);
@@ -209,6 +209,7 @@ memory_statistics memory_stats() {
   m.guarded_stacks = count(s.guarded);
   m.stack_bytes_reserved = count(s.bytes_reserved);
   m.wait_nodes = count(waits);
+  m.records_cached = count(cached_records);
   return m;
 }
 

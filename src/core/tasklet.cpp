@@ -27,7 +27,7 @@ void destroy_record(tasklet_impl* t) noexcept {
     else
       g_foreign_records.fetch_sub(1, std::memory_order_relaxed);
   }
-  delete t;
+  free_record(t);
 }
 
 // free_stack returns a stack that no code runs on any more.
@@ -121,7 +121,10 @@ tasklet_impl* tasklet_create(std::size_t size, std::size_t align, const tasklet_
     throw std::length_error("a tasklet callable of " + std::to_string(size) +
                             " bytes does not fit in half of its " + std::to_string(stack_size) +
                             "-byte stack; capture large data by pointer or raise stack_size");
-  auto t = std::make_unique<tasklet_impl>();
+  struct record_owner {  // frees the record if creation fails below
+    void operator()(tasklet_impl* r) const noexcept { free_record(r); }
+  };
+  std::unique_ptr<tasklet_impl, record_owner> t(allocate_record(ts));
   t->stack = ts.stacks.acquire(stack_size, cfg.guarded_stack_limit);
   // The callable sits at the top of the stack; the tasklet's frames grow down from below it.
   auto top = reinterpret_cast<std::uintptr_t>(t->stack.low) + t->stack.size;

@@ -287,13 +287,44 @@ bool park_idle(thread_state& ts, bool optional) noexcept {
   return true;
 }
 
-void sum_thread_counters(long& records, long& waits, stack_counters& stacks) noexcept {
+tasklet_impl* allocate_record(thread_state& ts) {
+  void* storage;
+  if (!ts.record_cache.empty()) {
+    storage = ts.record_cache.back();
+    ts.record_cache.pop_back();
+    ts.records_cached.store(static_cast<long>(ts.record_cache.size()), std::memory_order_relaxed);
+  } else {
+    storage = ::operator new(sizeof(tasklet_impl));
+  }
+  return ::new (storage) tasklet_impl();
+}
+
+void free_record(tasklet_impl* t) noexcept {
+  t->~tasklet_impl();
+  thread_state* here = state_if_any();
+  if (here != nullptr && !here->closing &&
+      here->record_cache.size() < current_config().record_cache_limit) {
+    try {
+      here->record_cache.push_back(t);
+      here->records_cached.store(static_cast<long>(here->record_cache.size()),
+                                 std::memory_order_relaxed);
+      return;
+    } catch (const std::bad_alloc&) {
+      // Fall through: free it.
+    }
+  }
+  ::operator delete(static_cast<void*>(t));
+}
+
+void sum_thread_counters(long& records, long& waits, long& cached_records,
+                         stack_counters& stacks) noexcept {
   std::lock_guard lock(g_threads_mutex);
   records = g_retired_records.load(std::memory_order_relaxed) +
             g_foreign_records.load(std::memory_order_relaxed);
   waits = g_retired_waits.load(std::memory_order_relaxed);
   for (thread_state* t = g_threads; t != nullptr; t = t->all_next) {
     records += t->live_records.load(std::memory_order_relaxed);
+    cached_records += t->records_cached.load(std::memory_order_relaxed);
     waits += t->waits.load(std::memory_order_relaxed);
     const stack_counters c = t->stacks.counters();
     stacks.in_use += c.in_use;
@@ -334,7 +365,7 @@ thread_state& create_state() {
 
 thread_state::thread_state() {
   registry.reg_next = registry.reg_prev = &registry;
-  main = new tasklet_impl();
+  main = allocate_record(*this);
   main->is_main = true;
   main->alive = true;
   main->started = true;
@@ -424,6 +455,10 @@ thread_state::~thread_state() {
   release(main);
   gil_release(*this);
   parker::give_back(idle);
+  closing = true;  // records freed from now on are not cached here
+  for (void* r : record_cache) ::operator delete(r);
+  record_cache.clear();
+  records_cached.store(0, std::memory_order_relaxed);
 }
 
 void thread_state::register_tasklet(tasklet_impl* t) noexcept {

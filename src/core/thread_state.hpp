@@ -78,6 +78,10 @@ struct thread_state {
   tasklet_impl registry;  // sentinel of the list of every record of this thread
 
   stack_cache stacks;
+  // Freed tasklet records kept for reuse (raw storage), at most config::record_cache_limit.
+  std::vector<void*> record_cache;
+  std::atomic<long> records_cached{0};  // record_cache.size(), for memory_stats from any thread
+  bool closing = false;                  // the thread_state is being destroyed
   thread_signal_stack signal_stack;
 
   // Tasklet ids are handed out in blocks, so creation needs no locked instruction.
@@ -241,7 +245,13 @@ bool call_error_handler(tasklet_impl* t, std::exception_ptr& err) noexcept;
 // Counters for memory_stats() that no thread_state accounts for.
 extern std::atomic<long> g_foreign_records;
 // sum_thread_counters adds up the records, waits and stacks of every live thread.
-void sum_thread_counters(long& records, long& waits, stack_counters& stacks) noexcept;
+void sum_thread_counters(long& records, long& waits, long& cached_records,
+                         stack_counters& stacks) noexcept;
+// allocate_record returns a new tasklet record, from this thread's record cache when it has one;
+// free_record destroys one and keeps its storage in this thread's cache if it has room. A record
+// is always freed with free_record.
+tasklet_impl* allocate_record(thread_state& ts);
+void free_record(tasklet_impl* t) noexcept;
 
 // Config helpers (config.cpp).
 void mark_runtime_used() noexcept;
