@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdint>
+
+#include "threads/spin.hpp"
 
 namespace stackless::detail {
 namespace {
@@ -18,16 +21,14 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
             nullptr, nullptr, 0);
 }
 
-// wait_for_ticket spins briefly, then sleeps until serving reaches ticket.
+// wait_for_ticket spins a while (adaptively, per thread: threads/spin.hpp), then sleeps until
+// serving reaches ticket.
 void wait_for_ticket(std::atomic<std::uint32_t>& serving, std::uint32_t ticket) noexcept {
-  for (unsigned spins = 0;; ++spins) {
-    const std::uint32_t now = serving.load(std::memory_order_acquire);
-    if (now == ticket) return;
-    if (spins < 100)
-      __builtin_ia32_pause();
-    else
-      futex_wait(&serving, now);
-  }
+  thread_local adaptive_spin spin;
+  if (spin.spin([&] { return serving.load(std::memory_order_acquire) == ticket; }, INT64_MAX))
+    return;
+  for (std::uint32_t now; (now = serving.load(std::memory_order_acquire)) != ticket;)
+    futex_wait(&serving, now);
 }
 
 }  // namespace

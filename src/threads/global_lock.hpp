@@ -1,5 +1,6 @@
 // global_lock — the lock of threading::global_lock mode (like CPython's GIL): a fair ticket lock
-// whose waiters sleep in the kernel. Ground floor: knows nothing of tasklets.
+// whose waiters spin a while (threads/spin.hpp), then sleep in the kernel. Ground floor: knows
+// nothing of tasklets.
 //
 // Fair: tickets are served in order, so a thread that hands the lock over and asks again queues
 // behind every thread already waiting (no starvation).

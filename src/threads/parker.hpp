@@ -4,18 +4,14 @@
 // next park() returns at once (a permit, like std::binary_semaphore). unpark() makes a system call
 // only when the thread is really asleep.
 //
-// Spin, then sleep. Waking a sleeping thread costs from about a microsecond (when the core is
-// busy anyway) to tens of microseconds (a virtual machine's idle vCPU must be woken by the
-// hypervisor). So park_until first spins, watching the word. How long adapts to what spinning
-// achieved: a spin that ends in an unpark doubles the budget for the next one, a spin that ends
-// in sleep halves it, and when spins fail more than a third of the time, spinning stops for a
-// while (the partner is slow to answer, or cannot get a core because other work keeps the cores
-// busy: then spinning only takes a core from it). Ping-pong partners on idle cores keep spinning
-// and never sleep.
+// Spin, then sleep: park_until first spins, watching the word (threads/spin.hpp). Ping-pong
+// partners on idle cores keep spinning and never sleep.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+
+#include "threads/spin.hpp"
 
 namespace stackless::detail {
 
@@ -33,23 +29,11 @@ class parker {
   static parker& lease();
   static void give_back(parker& p) noexcept;
 
-  // Spin budget bounds (ns). A failed spin adds 2 to a score, a successful one takes 1 off; at
-  // kQuietScore, no spinning for kQuietNs, and the next spin gets the full budget again.
-  static constexpr std::int64_t kMinSpinNs = 2'000;
-  static constexpr std::int64_t kMaxSpinNs = 100'000;
-  static constexpr int kQuietScore = 4;
-  static constexpr std::int64_t kQuietNs = 10'000'000;
-
  private:
   enum : std::uint32_t { empty = 0, permit = 1, sleeping = 2 };
-  bool spin_until(std::int64_t deadline_ns) noexcept;
 
   std::atomic<std::uint32_t> state_{empty};
-  // Owner thread only: the spin budget, no spinning before quiet_until_ (steady ns), the score
-  // of failed spins.
-  std::int64_t spin_ns_ = kMaxSpinNs;
-  std::int64_t quiet_until_ = 0;
-  int failures_ = 0;
+  adaptive_spin spin_;            // owner thread only
   parker* next_free_ = nullptr;  // in the pool of parkers given back
 };
 
