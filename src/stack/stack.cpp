@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -31,38 +32,50 @@ void unmap(const stack_block& s) noexcept {
 #define MADV_GUARD_INSTALL 102  // Linux 6.13
 #endif
 
-// map_with_guard_region maps a stack whose lowest page is a guard region (Linux 6.13+): faults
-// like a PROT_NONE page, but inside the stack's own mapping, so it costs no kernel mapping and
-// neighbouring stacks still merge into one. Returns an empty block where the kernel cannot.
-stack_block map_with_guard_region(std::size_t size) {
-  static std::atomic<bool> unsupported{false};
-  if (unsupported.load(std::memory_order_relaxed)) return {};
-  const std::size_t page = page_size();
-  const std::size_t total = size + page;
-  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+// map_anonymous maps `bytes` of stack memory, not charged against memory until touched.
+void* map_anonymous(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
-  if (::madvise(p, page, MADV_GUARD_INSTALL) != 0) {
-    unsupported.store(true, std::memory_order_relaxed);
-    ::munmap(p, total);
-    return {};
-  }
-  g_guard_regions.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+// block describes a mapping of guard + size bytes at p whose lowest `guard` bytes are the guard.
+stack_block block(void* p, std::size_t guard, std::size_t size, bool guard_region) {
   stack_block s;
   s.map_base = p;
-  s.map_size = total;
-  s.low = static_cast<char*>(p) + page;
+  s.map_size = guard + size;
+  s.low = static_cast<char*>(p) + guard;
   s.size = size;
-  s.guarded = true;
-  s.guard_region = true;
+  s.guarded = guard != 0;
+  s.guard_region = guard_region;
   return s;
 }
 
+// map_with_guard_region maps a stack whose lowest page is a guard region (Linux 6.13+): faults
+// like a PROT_NONE page, but inside the stack's own mapping, so it costs no kernel mapping and
+// neighbouring stacks still merge into one. Returns an empty block where the kernel cannot, or
+// when the environment sets STACKLESS_NO_GUARD_REGIONS (to test the older scheme on new kernels).
+stack_block map_with_guard_region(std::size_t size) {
+  static std::atomic<bool> unsupported{std::getenv("STACKLESS_NO_GUARD_REGIONS") != nullptr};
+  if (unsupported.load(std::memory_order_relaxed)) return {};
+  const std::size_t page = page_size();
+  void* p = map_anonymous(page + size);
+  if (::madvise(p, page, MADV_GUARD_INSTALL) != 0) {
+    unsupported.store(true, std::memory_order_relaxed);
+    ::munmap(p, page + size);
+    return {};
+  }
+  g_guard_regions.fetch_add(1, std::memory_order_relaxed);
+  return block(p, page, size, true);
+}
+
+// map_stack maps a stack with a guard region where the kernel has them; else with a PROT_NONE
+// guard page while the process-wide limit allows one, else with a canary.
 stack_block map_stack(std::size_t size, std::size_t guarded_limit) {
   // A guarded_stack_limit of 0 asks for no guard at all (canaries only).
   if (guarded_limit != 0)
     if (stack_block s = map_with_guard_region(size)) return s;
-  const std::size_t page = page_size();
   // Claim a guard slot if the process-wide limit allows one.
   bool guarded = false;
   std::size_t g = g_guarded.load(std::memory_order_relaxed);
@@ -72,25 +85,20 @@ stack_block map_stack(std::size_t size, std::size_t guarded_limit) {
       break;
     }
   }
-  const std::size_t guard = guarded ? page : 0;
-  const std::size_t total = size + guard;
-  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (p == MAP_FAILED) {
+  const std::size_t guard = guarded ? page_size() : 0;
+  void* p = nullptr;
+  try {
+    p = map_anonymous(guard + size);
+  } catch (const std::bad_alloc&) {
     if (guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
-    throw std::bad_alloc();
+    throw;
   }
   if (guarded && ::mprotect(p, guard, PROT_NONE) != 0) {
-    ::munmap(p, total);
+    ::munmap(p, guard + size);
     g_guarded.fetch_sub(1, std::memory_order_relaxed);
     throw std::bad_alloc();
   }
-  stack_block s;
-  s.map_base = p;
-  s.map_size = total;
-  s.low = static_cast<char*>(p) + guard;
-  s.size = size;
-  s.guarded = guarded;
+  stack_block s = block(p, guard, size, false);
   if (!guarded) write_canary(s);
   return s;
 }
