@@ -29,12 +29,19 @@
 #include <utility>
 #include <vector>
 
-#include "test_support.hpp"
+#include "thread_support.hpp"
 
 namespace {
 
 namespace sl = stackless;
 using namespace std::chrono_literals;
+using stackless_testing::custom_error;
+using stackless_testing::eventually;
+using stackless_testing::expect_all_workers_serve;
+using stackless_testing::gate;
+using stackless_testing::kHangGuard;
+using stackless_testing::os_thread;
+using stackless_testing::result_probe;
 using sl::schedule;
 using sl::tasklet;
 using sl::tasklet_exit;
@@ -55,111 +62,13 @@ using global_lock_call_async = stackless_test;
 using global_lock_pool = stackless_test;
 using global_lock_futures = stackless_test;
 
-constexpr auto kHangGuard = 60s;
 constexpr const char* kCancelled = "cancelled_error: the job was cancelled before it started";
-
-// eventually polls pred until it holds; false if the hang guard expires. It does not release the
-// lock: pred must become true through a thread that does not need it.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kHangGuard;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-// gate: a one-shot signal made of std:: primitives; a job waiting on it stays a plain thread.
-// wait() gives up after kHangGuard (false), so a failing test cannot hang the process.
-class gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait() {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, kHangGuard, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// os_thread: a std::thread joined (inside allow_threads, so the joining thread does not keep the
-// lock from it) at the latest when the test body ends; an uncaught exception fails the test.
-class os_thread {
- public:
-  template <class F>
-  explicit os_thread(F f)
-      : thread_([f = std::move(f)]() mutable {
-          try {
-            f();
-          } catch (const std::exception& e) {
-            ADD_FAILURE() << "a thread ended with an exception: " << e.what();
-          } catch (const tasklet_exit&) {
-            ADD_FAILURE() << "a thread's main tasklet ended with tasklet_exit";
-          } catch (...) {
-            ADD_FAILURE() << "a thread ended with an unknown exception";
-          }
-        }) {}
-  ~os_thread() { join(); }
-  os_thread(const os_thread&) = delete;
-  os_thread& operator=(const os_thread&) = delete;
-  void join() {
-    if (!thread_.joinable()) return;
-    sl::allow_threads unlocked;
-    thread_.join();
-  }
-
- private:
-  std::thread thread_;
-};
 
 // wait_unlocked waits on a gate inside allow_threads (for gates opened by a thread that needs the
 // lock).
 bool wait_unlocked(gate& g) {
   sl::allow_threads unlocked;
   return g.wait();
-}
-
-// result_probe: a move-only result that counts destructions of its live instance.
-struct result_probe {
-  std::atomic<int>* destroyed;
-  int value;
-  bool live = true;
-  result_probe(std::atomic<int>* d, int v) : destroyed(d), value(v) {}
-  result_probe(result_probe&& o) noexcept
-      : destroyed(o.destroyed), value(o.value), live(std::exchange(o.live, false)) {}
-  result_probe(const result_probe&) = delete;
-  result_probe& operator=(const result_probe&) = delete;
-  ~result_probe() {
-    if (live) destroyed->fetch_add(1);
-  }
-};
-
-struct custom_error : std::runtime_error {
-  int code;
-  custom_error(const std::string& what, int c) : std::runtime_error(what), code(c) {}
-};
-
-// expect_all_workers_serve: every worker of the pool is alive and takes jobs.
-void expect_all_workers_serve(sl::thread_pool& p) {
-  const int n = static_cast<int>(p.size());
-  std::atomic<int> arrived{0};
-  std::vector<sl::future<bool>> fs;
-  for (int i = 0; i < n; ++i)
-    fs.push_back(p.submit([&arrived, n] {
-      arrived.fetch_add(1);
-      return eventually([&] { return arrived.load() == n; });
-    }));
-  for (auto& f : fs) EXPECT_TRUE(f.get()) << "a worker of the pool was lost";
 }
 
 // ---------------------------------------------------------------------------------------------

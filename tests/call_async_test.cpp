@@ -18,7 +18,7 @@
 // the run-queue model and are asserted exactly; the order in which several workers finish is not,
 // and no assertion depends on it. Every time limit below (kHangGuard) is a hang guard only, except
 // the timed waits that are meant to time out: they take at least the requested time and less than
-// kTooLong. Every job a test starts has finished before the test body ends, so the fixture's leak
+// 2 s (expect_waited). Every job a test starts has finished before the test body ends, so the fixture's leak
 // check sees no wait node or tasklet of a worker.
 #include <algorithm>
 #include <atomic>
@@ -38,12 +38,19 @@
 #include <utility>
 #include <vector>
 
-#include "test_support.hpp"
+#include "thread_support.hpp"
 
 namespace {
 
 namespace sl = stackless;
 using namespace std::chrono_literals;
+using stackless_testing::custom_error;
+using stackless_testing::eventually;
+using stackless_testing::expect_all_workers_serve;
+using stackless_testing::expect_waited;
+using stackless_testing::gate;
+using stackless_testing::kHangGuard;
+using stackless_testing::result_probe;
 using sl::schedule;
 using sl::tasklet;
 using sl::tasklet_exit;
@@ -71,90 +78,11 @@ using bounded_queue = stackless_test;
 using futures_across_threads = stackless_test;
 using wait_functions = stackless_test;
 
-constexpr auto kHangGuard = 60s;  // only a guard against a hang
 constexpr auto kShort = 30ms;     // a timed wait that is meant to time out
-constexpr auto kTooLong = 2s;     // the upper tolerance of such a wait
 constexpr const char* kCancelled = "cancelled_error: the job was cancelled before it started";
 constexpr const char* kSubmitAfterShutdown =
     "thread_pool::submit after shutdown(); submit before shutting down";
 
-// eventually polls pred (yielding the CPU, never switching tasklets) until it holds; false if the
-// hang guard expires.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kHangGuard;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-// gate: a one-shot signal made of std:: primitives, so a job that waits on it stays a plain
-// thread (it never becomes a runtime thread). wait() gives up after kHangGuard and then returns
-// false, so a failing test cannot hang the process.
-class gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait() {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, kHangGuard, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// expect_all_workers_serve: every worker of the pool is alive and takes jobs — pool.size() jobs
-// each wait until all of them have started, which only happens if each runs on its own worker.
-void expect_all_workers_serve(sl::thread_pool& p) {
-  const int n = static_cast<int>(p.size());
-  std::atomic<int> arrived{0};
-  std::vector<sl::future<bool>> fs;
-  for (int i = 0; i < n; ++i)
-    fs.push_back(p.submit([&arrived, n] {
-      arrived.fetch_add(1);
-      return eventually([&] { return arrived.load() == n; });
-    }));
-  for (auto& f : fs) EXPECT_TRUE(f.get()) << "a worker of the pool was lost";
-}
-
-// expect_waited: a timed wait that timed out took at least `requested` and less than kTooLong.
-void expect_waited(const stopwatch& sw, std::chrono::nanoseconds requested) {
-  const auto took = sw.elapsed();
-  EXPECT_GE(took, requested);
-  EXPECT_LT(took, kTooLong);
-}
-
-// result_probe: a move-only result that counts destructions of its live instance (moves hand the
-// liveness on), on whichever thread they happen.
-struct result_probe {
-  std::atomic<int>* destroyed;
-  int value;
-  bool live = true;
-  result_probe(std::atomic<int>* d, int v) : destroyed(d), value(v) {}
-  result_probe(result_probe&& o) noexcept
-      : destroyed(o.destroyed), value(o.value), live(std::exchange(o.live, false)) {}
-  result_probe(const result_probe&) = delete;
-  result_probe& operator=(const result_probe&) = delete;
-  ~result_probe() {
-    if (live) destroyed->fetch_add(1);
-  }
-};
-
-// custom_error: an exception type of the caller's own, with a payload besides its message.
-struct custom_error : std::runtime_error {
-  int code;
-  custom_error(const std::string& what, int c) : std::runtime_error(what), code(c) {}
-};
 // not_a_std_exception: something thrown that does not derive from std::exception.
 struct not_a_std_exception {
   std::string why;

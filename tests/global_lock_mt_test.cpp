@@ -24,12 +24,15 @@
 #include <utility>
 #include <vector>
 
-#include "test_support.hpp"
+#include "thread_support.hpp"
 
 namespace {
 
 namespace sl = stackless;
 using namespace std::chrono_literals;
+using stackless_testing::eventually;
+using stackless_testing::kHangGuard;
+using stackless_testing::os_thread;
 using sl::channel;
 using sl::tasklet;
 using sl::tasklet_exit;
@@ -46,20 +49,6 @@ using global_lock = stackless_test;
 using seed_scenario = stackless_test;
 using remote_run_order = stackless_test;
 
-constexpr auto kHangGuard = 60s;
-
-// eventually polls pred until it holds; false if the hang guard expires. It does not release the
-// lock: pred must become true through a thread that does not need it, or call eventually inside
-// allow_threads.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kHangGuard;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // ticking_until ticks (a hand-over point) until pred holds; false if the hang guard expires.
 template <class Pred>
@@ -71,36 +60,6 @@ bool ticking_until(Pred pred) {
   }
   return true;
 }
-
-// os_thread: a std::thread joined (inside allow_threads, so the joining thread does not keep the
-// lock from it) at the latest when the test body ends; an uncaught exception fails the test.
-class os_thread {
- public:
-  template <class F>
-  explicit os_thread(F f)
-      : thread_([f = std::move(f)]() mutable {
-          try {
-            f();
-          } catch (const std::exception& e) {
-            ADD_FAILURE() << "a thread ended with an exception: " << e.what();
-          } catch (const tasklet_exit&) {
-            ADD_FAILURE() << "a thread's main tasklet ended with tasklet_exit";
-          } catch (...) {
-            ADD_FAILURE() << "a thread ended with an unknown exception";
-          }
-        }) {}
-  ~os_thread() { join(); }
-  os_thread(const os_thread&) = delete;
-  os_thread& operator=(const os_thread&) = delete;
-  void join() {
-    if (!thread_.joinable()) return;
-    sl::allow_threads unlocked;
-    thread_.join();
-  }
-
- private:
-  std::thread thread_;
-};
 
 TEST_F(global_lock, is_configured_and_configure_cannot_change_it_any_more) {
   ASSERT_TRUE(configured);

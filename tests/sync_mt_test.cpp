@@ -37,6 +37,7 @@ namespace sl = stackless;
 using namespace std::chrono_literals;
 using sl::tasklet;
 using sl::tasklet_exit;
+using stackless_testing::expect_waited;
 using stackless_testing::stopwatch;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -45,7 +46,6 @@ using sync_stress = stackless_test;
 
 constexpr auto kHangGuard = 30s;  // eventually()'s limit: a guard against hangs, never an order
 constexpr auto kShort = 50ms;     // a timed wait that is meant to time out
-constexpr auto kTooLong = 2s;     // the upper tolerance of a timed wait
 constexpr int kN = 5;             // CPython's N
 constexpr int kThreads = 4;       // threads of the "tasklets on 4 threads" way
 
@@ -74,12 +74,6 @@ bool eventually(Pred pred) {
     std::this_thread::yield();
   }
   return true;
-}
-
-void expect_waited(const stopwatch& sw, std::chrono::nanoseconds requested) {
-  const auto took = sw.elapsed();
-  EXPECT_GE(took, requested);
-  EXPECT_LT(took, kTooLong);
 }
 
 // way: how a crew's workers run.

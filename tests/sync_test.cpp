@@ -31,6 +31,7 @@ using namespace std::chrono_literals;
 using sl::schedule;
 using sl::tasklet;
 using sl::tasklet_exit;
+using stackless_testing::expect_waited;
 using stackless_testing::stopwatch;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -54,12 +55,6 @@ constexpr int kStormRounds = 40;
 #else
 constexpr int kStormRounds = 200;
 #endif
-
-// expect_waited: a timed wait that timed out took at least `requested` and less than 2 s.
-void expect_waited(const stopwatch& sw, std::chrono::nanoseconds requested) {
-  EXPECT_GE(sw.elapsed(), requested);
-  EXPECT_LT(sw.elapsed(), 2s);
-}
 
 // EXPECT_SYSTEM_ERROR: statement throws std::system_error with code `errc` and a message that
 // contains `text` (the fix it names).

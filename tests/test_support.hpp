@@ -143,6 +143,14 @@ class stopwatch {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// expect_waited: a timed wait that timed out took at least `requested` and less than 2 s (a
+// generous upper tolerance: the machine may be busy).
+inline void expect_waited(const stopwatch& sw, std::chrono::nanoseconds requested) {
+  const auto took = sw.elapsed();
+  EXPECT_GE(took, requested);
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
 }  // namespace stackless_testing
 
 // stackless_test: the base fixture of every test (see the file comment).

@@ -33,12 +33,15 @@
 #include <utility>
 #include <vector>
 
-#include "test_support.hpp"
+#include "thread_support.hpp"
 
 namespace {
 
 namespace sl = stackless;
 using namespace std::chrono_literals;
+using stackless_testing::eventually;
+using stackless_testing::kHangGuard;
+using stackless_testing::os_thread;
 using sl::channel;
 using sl::current;
 using sl::schedule;
@@ -55,21 +58,6 @@ using parking = stackless_test;
 using thread_exit = stackless_test;
 using thread_stress = stackless_test;
 
-// kHangGuard: how long eventually() polls before it gives up. Only a guard against a hang; no
-// test relies on it for ordering.
-constexpr auto kHangGuard = 60s;
-
-// eventually polls pred (yielding the CPU) until it holds; false if the hang guard expires.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kHangGuard;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 // flag: a one-shot signal between threads (set with release, read with acquire).
 struct flag {
   std::atomic<bool> value{false};
@@ -78,35 +66,6 @@ struct flag {
   bool wait() const {
     return eventually([this] { return is_set(); });
   }
-};
-
-// os_thread: a std::thread that is joined at the latest when the test body ends, and whose
-// uncaught exceptions fail the test instead of terminating the process.
-class os_thread {
- public:
-  template <class F>
-  explicit os_thread(F f)
-      : thread_([f = std::move(f)]() mutable {
-          try {
-            f();
-          } catch (const std::exception& e) {
-            ADD_FAILURE() << "a thread ended with an exception: " << e.what();
-          } catch (const tasklet_exit&) {
-            ADD_FAILURE() << "a thread's main tasklet ended with tasklet_exit";
-          } catch (...) {
-            ADD_FAILURE() << "a thread ended with an unknown exception";
-          }
-        }) {}
-  ~os_thread() { join(); }
-  os_thread(const os_thread&) = delete;
-  os_thread& operator=(const os_thread&) = delete;
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  std::thread::id id() const { return thread_.get_id(); }
-
- private:
-  std::thread thread_;
 };
 
 // on_exit: counts its destruction (an RAII object inside a tasklet body: it is destroyed when
