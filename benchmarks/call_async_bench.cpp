@@ -63,7 +63,11 @@
 #include <stackless/scheduler.hpp>
 #include <stackless/tasklet.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
+
+using bench::busy_core;
 
 // The 100,000-job shapes: callers × calls_per_caller round trips, or batch_jobs at once.
 constexpr int callers = 100;
@@ -140,26 +144,6 @@ class std_pool {
 
 // tiny: the job of every benchmark; its result depends on an argument so nothing folds away.
 int tiny(int v) { return v + 1; }
-
-// busy_core keeps a core busy for its lifetime: a std::thread spinning on a flag, using neither the
-// runtime nor either pool.
-class busy_core {
- public:
-  busy_core()
-      : spinner_([this] {
-          while (!stop_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-        }) {}
-  ~busy_core() {
-    stop_.store(true, std::memory_order_relaxed);
-    spinner_.join();
-  }
-  busy_core(const busy_core&) = delete;
-  busy_core& operator=(const busy_core&) = delete;
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread spinner_;
-};
 
 // can_pin: there are two CPUs to put the caller and the workers on.
 bool can_pin() { return std::thread::hardware_concurrency() >= 2; }

@@ -61,66 +61,13 @@
 #include <stackless/tasklet.hpp>
 #include <stackless/watchdog.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
 
-// busy_core keeps a core busy for its lifetime: a std::thread spinning on a flag, without the
-// runtime (as in thread_bench.cpp).
-class busy_core {
- public:
-  busy_core()
-      : spinner_([this] {
-          while (!stop_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-        }) {}
-  ~busy_core() {
-    stop_.store(true, std::memory_order_relaxed);
-    spinner_.join();
-  }
-  busy_core(const busy_core&) = delete;
-  busy_core& operator=(const busy_core&) = delete;
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread spinner_;
-};
-
-// pinned pins the calling thread to one CPU for its lifetime and then restores its previous
-// affinity. The idle variants pin the two threads to different CPUs, so that every wake-up
-// crosses to a core that has gone idle (unpinned, the kernel sometimes puts both threads on one
-// core and a wake-up becomes a cheap same-core switch, which makes runs bimodal). A no-op with
-// fewer than two CPUs or when Pin is false.
-template <bool Pin>
-class pinned {
- public:
-  explicit pinned([[maybe_unused]] int cpu) {
-    if constexpr (Pin) {
-      if (std::thread::hardware_concurrency() < 2) return;
-      if (pthread_getaffinity_np(pthread_self(), sizeof previous_, &previous_) != 0) return;
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(cpu, &one);
-      set_ = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-    }
-  }
-  ~pinned() {
-    if (set_) pthread_setaffinity_np(pthread_self(), sizeof previous_, &previous_);
-  }
-  pinned(const pinned&) = delete;
-  pinned& operator=(const pinned&) = delete;
-
- private:
-  cpu_set_t previous_{};
-  bool set_ = false;
-};
-
-template <bool Busy, class F>
-void with_load(F&& body) {
-  if constexpr (Busy) {
-    busy_core busy;
-    body();
-  } else {
-    body();
-  }
-}
+using bench::busy_core;
+using bench::pinned;
+using bench::with_load;
 
 // ---------------------------------------------------------------------------------------------
 // BM_handover (switch interval 0). Manual time: the sum of the hand-over latencies.
