@@ -102,6 +102,33 @@ bool past(std::int64_t deadline) noexcept {
   return deadline != no_deadline && deadline <= now_ns();
 }
 
+// take_or_block: one round of the waiting protocol every lock shares. Under the queue's guard the
+// caller counts itself in w->waiting (so a release cannot miss it) and tries `take`; if that fails
+// and the deadline has not passed, it blocks (at the front of the queue after a wake-up it lost).
+enum class round { taken, expired, woken, timed_out, closed };
+template <class Take>
+round take_or_block(thread_state& ts, sync_waiters* w, std::int64_t deadline, bool front,
+                    Take take) {
+  queue_guard g(ts, w->queue);
+  w->waiting.fetch_add(1, std::memory_order_seq_cst);
+  if (take()) {
+    w->waiting.fetch_sub(1, std::memory_order_seq_cst);
+    return round::taken;
+  }
+  if (past(deadline)) {
+    w->waiting.fetch_sub(1, std::memory_order_seq_cst);
+    return round::expired;
+  }
+  switch (block_here(ts, g, w, deadline, front)) {
+    case wait_outcome::closed:
+      return round::closed;
+    case wait_outcome::timed_out:
+      return round::timed_out;
+    default:
+      return round::woken;
+  }
+}
+
 }  // namespace
 
 sync_waiters* sync_create() { return new sync_waiters(); }
@@ -152,25 +179,20 @@ bool spin_for_mutex(const thread_state& ts, std::atomic<int>& state_word, int de
 bool mutex_lock_slow(std::atomic<int>& state_word, sync_waiters* w, std::int64_t deadline,
                      const char* what) {
   thread_state& ts = state();
+  const auto take = [&] { return state_word.exchange(2, std::memory_order_acquire) == 0; };
   for (bool front = false;; front = true) {
     if (spin_for_mutex(ts, state_word, front ? 2 : 1)) return true;
-    queue_guard g(ts, w->queue);
-    w->waiting.fetch_add(1, std::memory_order_seq_cst);
-    if (state_word.exchange(2, std::memory_order_acquire) == 0) {
-      w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-      return true;
-    }
-    if (past(deadline)) {
-      w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-      return false;
-    }
-    switch (block_here(ts, g, w, deadline, front)) {
-      case wait_outcome::closed:
+    switch (take_or_block(ts, w, deadline, front, take)) {
+      case round::taken:
+        return true;
+      case round::expired:
+        return false;
+      case round::closed:
         throw_destroyed(what);
-      case wait_outcome::timed_out:  // one more try: a release that raced the timeout still wins
-        return state_word.exchange(2, std::memory_order_acquire) == 0;
-      default:
-        break;  // woken: compete again
+      case round::timed_out:  // one more try: a release that raced the timeout still wins
+        return take();
+      case round::woken:
+        break;  // compete again
     }
   }
 }
@@ -194,23 +216,18 @@ bool take_permit(std::atomic<std::ptrdiff_t>& value) noexcept {
 bool semaphore_acquire_slow(std::atomic<std::ptrdiff_t>& value, sync_waiters* w,
                             std::int64_t deadline) {
   thread_state& ts = state();
+  const auto take = [&] { return take_permit(value); };
   for (bool front = false;; front = true) {
-    queue_guard g(ts, w->queue);
-    w->waiting.fetch_add(1, std::memory_order_seq_cst);
-    if (take_permit(value)) {
-      w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-      return true;
-    }
-    if (past(deadline)) {
-      w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-      return false;
-    }
-    switch (block_here(ts, g, w, deadline, front)) {
-      case wait_outcome::closed:
+    switch (take_or_block(ts, w, deadline, front, take)) {
+      case round::taken:
+        return true;
+      case round::expired:
+        return false;
+      case round::closed:
         throw_destroyed("semaphore");
-      case wait_outcome::timed_out:
-        return take_permit(value);
-      default:
+      case round::timed_out:  // one more try, as for the mutex
+        return take();
+      case round::woken:
         break;
     }
   }
@@ -284,24 +301,19 @@ void cv_notify(sync_waiters* w, bool all) noexcept {
 
 bool event_wait(std::atomic<bool>& flag, sync_waiters* w, std::int64_t deadline) {
   thread_state& ts = state();
-  queue_guard g(ts, w->queue);
-  w->waiting.fetch_add(1, std::memory_order_seq_cst);
-  if (flag.load(std::memory_order_seq_cst)) {
-    w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-    return true;
-  }
-  if (past(deadline)) {
-    w->waiting.fetch_sub(1, std::memory_order_seq_cst);
-    return false;
-  }
-  switch (block_here(ts, g, w, deadline, false)) {
-    case wait_outcome::completed:
-      return true;  // it was set when we were woken, even if cleared since
-    case wait_outcome::closed:
+  switch (take_or_block(ts, w, deadline, false,
+                        [&] { return flag.load(std::memory_order_seq_cst); })) {
+    case round::taken:
+    case round::woken:  // it was set when we were woken, even if cleared since
+      return true;
+    case round::expired:
+      return false;
+    case round::closed:
       throw_destroyed("event");
-    default:
+    case round::timed_out:
       return flag.load(std::memory_order_acquire);
   }
+  return false;
 }
 
 void event_set(std::atomic<bool>& flag, sync_waiters* w) noexcept {
